@@ -1,0 +1,34 @@
+"""stocklab.envs: the SimPy stocking-point simulator, demand and lead-time models, and InventoryEnv.
+
+Importing this package registers ``stocklab/Inventory-v0`` and the presets ``stocklab/LostSales-v0``
+and ``stocklab/Backorder-v0`` with gymnasium. This is the lowest layer: it imports no other stocklab
+package.
+"""
+
+from stocklab.envs.config import EnvConfig, parse_env_config
+from stocklab.envs.errors import ConfigError, DataError, PolicyError, StocklabError
+from stocklab.envs.inventory_env import InventoryEnv
+from stocklab.envs.obs import ObsSpec
+from stocklab.envs.policy import Policy
+from stocklab.envs.registration import ENV_ID, PRESETS, make_env, register_envs
+from stocklab.envs.simulator import PeriodResult, StockPoint
+
+register_envs()
+
+__all__ = [
+    "ENV_ID",
+    "PRESETS",
+    "ConfigError",
+    "DataError",
+    "EnvConfig",
+    "InventoryEnv",
+    "ObsSpec",
+    "PeriodResult",
+    "Policy",
+    "PolicyError",
+    "StockPoint",
+    "StocklabError",
+    "make_env",
+    "parse_env_config",
+    "register_envs",
+]

@@ -1,0 +1,111 @@
+"""The ``env`` section of a config: every parameter of one stocking point, validated.
+
+The same dict is the keyword arguments of :class:`~stocklab.envs.InventoryEnv`. Units: stock in whole
+units, time in periods, costs in money per unit (per period for holding).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator, model_validator
+
+from stocklab.envs.demand import DemandSpec
+from stocklab.envs.leadtime import LeadTimeSpec, coerce_lead_time
+from stocklab.envs.schema import StrictModel, validate_section
+
+
+class Costs(StrictModel):
+    """Cost rates: holding h per unit on hand per period, shortage p per unit lost or backordered per
+    period, fixed cost K per order placed, unit cost c per unit ordered."""
+
+    holding: NonNegativeFloat = 1.0
+    shortage: NonNegativeFloat = 9.0
+    fixed_order: NonNegativeFloat = 0.0
+    unit_order: NonNegativeFloat = 0.0
+
+
+class Initial(StrictModel):
+    """Starting state: units on hand, units backordered, and ``pipeline[k]`` units arriving at the
+    start of period k + 1."""
+
+    on_hand: NonNegativeInt = 0
+    backlog: NonNegativeInt = 0
+    pipeline: list[NonNegativeInt] = Field(default_factory=list)
+
+
+class ActionConfig(StrictModel):
+    """``quantity``: action a orders a units. ``order_up_to``: action a orders
+    min(max_order, max(0, a - inventory position)); ``max_level`` is the largest a."""
+
+    mode: Literal["quantity", "order_up_to"] = "quantity"
+    max_level: PositiveInt | None = None
+
+
+class ObservationConfig(StrictModel):
+    """Optional observation fields: the last ``recent_demand`` period demands."""
+
+    recent_demand: Annotated[int, Field(ge=0, le=365)] = 0
+
+
+class EnvConfig(StrictModel):
+    """One stocking point under periodic review (see ``InventoryEnv`` for the timing of a period)."""
+
+    unmet_demand: Literal["lost", "backorder"] = "lost"
+    lead_time: LeadTimeSpec = Field(default_factory=lambda: {"dist": "fixed", "value": 2})
+    demand: DemandSpec = Field(default_factory=lambda: {"dist": "poisson", "mean": 5})
+    costs: Costs = Field(default_factory=Costs)
+    max_order: PositiveInt = 30
+    capacity: PositiveInt | None = None
+    initial: Initial = Field(default_factory=Initial)
+    action: ActionConfig = Field(default_factory=ActionConfig)
+    observation: ObservationConfig = Field(default_factory=ObservationConfig)
+    holding_accrual: Literal["end_of_period", "time_weighted"] = "end_of_period"
+    periods: PositiveInt = 1000
+    simulation: Literal["auto", "per_period", "per_customer"] = "auto"
+
+    @field_validator("lead_time", mode="before")
+    @classmethod
+    def _lead_time_int(cls, value: Any) -> Any:
+        return coerce_lead_time(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> EnvConfig:
+        if self.unmet_demand == "lost" and self.initial.backlog > 0:
+            raise ValueError(f"initial.backlog (={self.initial.backlog}) must be 0 when unmet_demand is 'lost'")
+        if self.action.mode == "order_up_to" and self.action.max_level is None:
+            raise ValueError("action.max_level is required when action.mode is 'order_up_to'")
+        if self.simulation == "per_period" and not self.per_period_exact:
+            raise ValueError(
+                "simulation 'per_period' needs whole-period lead times and end_of_period holding; "
+                "use 'per_customer' or 'auto'"
+            )
+        return self
+
+    @property
+    def per_period_exact(self) -> bool:
+        """True when nothing inside a period can change its outcome, so one demand event per period
+        gives the same result as one event per customer."""
+        return self.lead_time.integer and self.holding_accrual == "end_of_period"
+
+    @property
+    def per_customer(self) -> bool:
+        """Whether the simulator schedules one event per customer."""
+        return self.simulation == "per_customer" or (self.simulation == "auto" and not self.per_period_exact)
+
+    @property
+    def pipeline_length(self) -> int:
+        """Number of pipeline slots in the observation: slot k holds units due in k + 1 periods
+        (slot ceil(L_max) - 2 is the last an order can occupy; later arrivals fold into the last slot)."""
+        return max(math.ceil(self.lead_time.upper) - 1, len(self.initial.pipeline), 0)
+
+
+def parse_env_config(data: dict[str, Any] | EnvConfig | None, base_dir: str | None = None) -> EnvConfig:
+    """Validate an ``env`` section (a dict, e.g. from YAML or keyword arguments) into an EnvConfig.
+
+    Raises ConfigError naming the key path, the value and what is allowed.
+    """
+    if isinstance(data, EnvConfig):
+        return data
+    return validate_section(EnvConfig, data or {}, prefix="env", context={"base_dir": base_dir})

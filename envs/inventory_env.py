@@ -1,0 +1,190 @@
+"""``InventoryEnv``: the Gymnasium face of the SimPy stocking-point simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from stocklab.envs.config import EnvConfig, parse_env_config
+from stocklab.envs.obs import ObsSpec
+from stocklab.envs.simulator import PeriodResult, StockPoint
+
+
+class InventoryEnv(gym.Env[np.ndarray, np.int64]):
+    """
+    ## Description
+    Periodic-review replenishment of one stocking point. Each period the agent decides how much to
+    order; customers arrive during the period and buy from stock on hand; unmet demand is lost or
+    backordered. The dynamics are a SimPy discrete-event simulation (:class:`StockPoint`): customer
+    arrivals in continuous time, orders arriving after fixed or random (possibly fractional) lead
+    times, storage capacity, lost sales or backorders.
+
+    ## Timing of a period
+    1. Orders due at t arrive (under backorders the backlog is served first).
+    2. The agent observes the state and orders q_t. With lead time L the order arrives at t + L;
+       L = 0 means before this period's demand. A fractional arrival time makes the stock usable
+       from that instant. Orders may cross unless ``lead_time.in_sequence`` is true.
+    3. Customers arrive during [t, t + 1) and are served from on-hand stock; what is missing is lost
+       (``unmet_demand: lost``) or backordered (``unmet_demand: backorder``).
+    4. At t + 1 the period's costs are charged (below). The next observation includes the orders due
+       at t + 1.
+
+    ## Costs
+    cost_t = K * [q_t > 0] + c * q_t + h * I_t + p * S_t, with K = ``costs.fixed_order``,
+    c = ``costs.unit_order``, h = ``costs.holding`` per unit per period, p = ``costs.shortage``,
+    I_t the units on hand at the end of the period (with ``holding_accrual: time_weighted``, the time
+    integral of on-hand stock over the period) and S_t the units lost in the period (lost sales) or
+    the backlog at the end of the period (backorders).
+
+    ## Action Space
+    ``Discrete(max_order + 1)`` with ``action.mode: quantity``: action a orders a units.
+    ``Discrete(max_level + 1)`` with ``action.mode: order_up_to``: action a orders
+    min(max_order, max(0, a - inventory position)) units.
+
+    ## Observation Space
+    A float32 ``Box`` whose layout is given by ``env.obs_spec`` (an :class:`ObsSpec`):
+
+    | field              | size | min        | max      | meaning                                      |
+    |--------------------|------|------------|----------|----------------------------------------------|
+    | on_hand            | 1    | 0          | capacity | units on hand after this period's arrivals   |
+    | backlog            | 1    | 0          | 1e9      | backordered units (backorder mode only)      |
+    | pipeline           | n    | 0          | 1e9      | units due within k+1 periods, k = 0..n-1     |
+    | inventory_position | 1    | -1e9 or 0  | 1e9      | on hand + on order - backlog                 |
+    | recent_demand      | k    | 0          | 1e9      | last k period demands, oldest first          |
+
+    n = ceil(max lead time) - 1 (0 for L <= 1; for unbounded lead-time distributions the 99.99%
+    quantile, later arrivals folded into the last entry); k = ``observation.recent_demand``.
+    ``env.obs_spec.names()`` gives the name of every index.
+
+    ## Rewards
+    reward = - cost_t (money per period). ``info`` holds ``cost`` and its components
+    ``holding_cost``, ``shortage_cost``, ``fixed_cost``, ``unit_cost``, and the period's ``order``,
+    ``demand``, ``sold``, ``lost``, ``backordered``, ``backlog``, ``received``, ``refused`` and
+    ``on_hand`` (units on hand at the end of the period, the ones charged for holding).
+
+    ## Starting State
+    ``initial.on_hand`` units on hand, ``initial.backlog`` backordered, ``initial.pipeline[k]`` units
+    arriving at the start of period k + 1. The start is deterministic; randomness (demand totals,
+    customer instants, lead times) flows from the ``reset`` seed through one generator per source, so
+    demand never depends on the actions and two policies under one seed face the same demand.
+
+    ## Episode End
+    ``truncated`` after ``periods`` steps through gymnasium's ``TimeLimit`` (applied at registration).
+    ``terminated`` only when a replayed demand history with ``at_end: stop`` runs out.
+
+    ## Arguments
+    The keys of the config's ``env`` section (:class:`EnvConfig`), as a dict in ``config`` or as
+    keyword arguments::
+
+        gymnasium.make("stocklab/Inventory-v0", lead_time=2, demand={"dist": "poisson", "mean": 5})
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self, config: EnvConfig | dict[str, Any] | None = None, render_mode: str | None = None, **kwargs: Any
+    ) -> None:
+        if config is not None and kwargs:
+            raise TypeError("pass either config or keyword arguments, not both")
+        self.config = parse_env_config(config if config is not None else kwargs)
+        self.sim = StockPoint(self.config)
+        self.obs_spec = ObsSpec.for_config(self.config)
+        self.observation_space = self.obs_spec.space()
+        action = self.config.action
+        self.order_up_to = action.mode == "order_up_to"
+        n_actions = (action.max_level if self.order_up_to else self.config.max_order) + 1
+        self.action_space = spaces.Discrete(n_actions)
+        self.max_order = self.config.max_order
+        self.render_mode = render_mode
+        self._backorder = self.config.unmet_demand == "backorder"
+        self._last: PeriodResult | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        # One draw from the env's generator seeds the whole episode, so reset(seed=s) is reproducible
+        # and reset() without a seed continues the seeded sequence.
+        self.sim.reset(int(self.np_random.integers(2**63)))
+        self._last = None
+        return self._observe(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        a = int(action)
+        if self.order_up_to:
+            q = a - self.sim.inventory_position
+            q = 0 if q < 0 else (q if q < self.max_order else self.max_order)
+        else:
+            q = a
+        r = self.sim.step(q)
+        self._last = r
+        horizon = self.sim.horizon
+        terminated = horizon is not None and self.sim.period >= horizon
+        # Truncation after `periods` steps is TimeLimit's job, so it is never set here.
+        return self._observe(), -r.cost, terminated, False, period_info(r)
+
+    def order_quantity(self, action: int) -> int:
+        """The units that ``action`` orders in the current state."""
+        if not self.order_up_to:
+            return int(action)
+        return int(min(self.max_order, max(0, int(action) - self.sim.inventory_position)))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The current state by field name (what the observation encodes)."""
+        sim = self.sim
+        state: dict[str, Any] = {"on_hand": sim.on_hand}
+        if self._backorder:
+            state["backlog"] = sim.backlog
+        if sim.n_pipeline:
+            state["pipeline"] = sim.pipeline()
+        state["inventory_position"] = sim.inventory_position
+        if sim._history:
+            state["recent_demand"] = list(sim.recent_demand)
+        return state
+
+    def _observe(self) -> np.ndarray:
+        sim = self.sim
+        values: list[float] = [sim.on_hand]
+        if self._backorder:
+            values.append(sim.backlog)
+        if sim.n_pipeline:
+            values.extend(sim.pipeline())
+        values.append(sim.inventory_position)
+        if sim._history:
+            values.extend(sim.recent_demand)
+        return np.array(values, dtype=np.float32)
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        s = self.sim
+        line = f"t={s.period} on_hand={s.on_hand} backlog={s.backlog} pipeline={s.pipeline()}"
+        if self._last is not None:
+            line += f" | last: order={self._last.order} demand={self._last.demand} cost={self._last.cost:g}"
+        return line
+
+
+def period_info(r: PeriodResult) -> dict[str, Any]:
+    """The ``info`` dict of one step: cost components (money) and flows (units)."""
+    return {
+        "cost": r.cost,
+        "holding_cost": r.holding_cost,
+        "shortage_cost": r.shortage_cost,
+        "fixed_cost": r.fixed_cost,
+        "unit_cost": r.unit_cost,
+        "order": r.order,
+        "demand": r.demand,
+        "sold": r.sold,
+        "lost": r.lost,
+        "backordered": r.backordered,
+        "backlog": r.backlog,
+        "received": r.received,
+        "refused": r.refused,
+        "on_hand": r.on_hand,
+    }
