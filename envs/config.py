@@ -73,7 +73,9 @@ class EnvConfig(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> EnvConfig:
         if self.unmet_demand == "lost" and self.initial.backlog > 0:
-            raise ValueError(f"initial.backlog (={self.initial.backlog}) must be 0 when unmet_demand is 'lost'")
+            raise ValueError(
+                f"initial.backlog (={self.initial.backlog}) must be 0 when unmet_demand is 'lost'"
+            )
         if self.action.mode == "order_up_to" and self.action.max_level is None:
             raise ValueError("action.max_level is required when action.mode is 'order_up_to'")
         if self.simulation == "per_period" and not self.per_period_exact:

@@ -112,9 +112,7 @@ class ObsSpec:
         if "inventory_position" not in state and self.has("inventory_position"):
             try:
                 pipe = sum(float(u) for u in state.get("pipeline", []) or [])
-                state["inventory_position"] = (
-                    float(state["on_hand"]) + pipe - float(state.get("backlog", 0))
-                )
+                state["inventory_position"] = float(state["on_hand"]) + pipe - float(state.get("backlog", 0))
             except (KeyError, TypeError, ValueError):
                 pass
         parts = []

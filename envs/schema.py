@@ -22,11 +22,22 @@ class StrictModel(BaseModel):
             for key in data:
                 if key not in known:
                     allowed = ", ".join(sorted(known))
-                    raise ValueError(f"unknown key '{key}'.{did_you_mean(str(key), known)} Allowed: {allowed}")
+                    raise ValueError(
+                        f"unknown key '{key}'.{did_you_mean(str(key), known)} Allowed: {allowed}"
+                    )
         return data
 
 
-_PYDANTIC_LABELS = {"function-after", "function-before", "function-wrap", "int", "float", "str", "list", "dict"}
+_PYDANTIC_LABELS = {
+    "function-after",
+    "function-before",
+    "function-wrap",
+    "int",
+    "float",
+    "str",
+    "list",
+    "dict",
+}
 
 
 def _clean_path(loc: tuple[Any, ...], data: Any) -> str:

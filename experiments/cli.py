@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,7 +59,9 @@ def simulate(
     order_up_to: Annotated[int | None, typer.Option(help="Base-stock level S (units).")] = None,
     order: Annotated[int | None, typer.Option(help="Constant order quantity Q (units per period).")] = None,
     episodes: Annotated[int, typer.Option(min=1, help="Episodes (independent seeds).")] = 10,
-    periods: Annotated[int | None, typer.Option(min=1, help="Periods per episode (default: env.periods).")] = None,
+    periods: Annotated[
+        int | None, typer.Option(min=1, help="Periods per episode (default: env.periods).")
+    ] = None,
     warmup: Annotated[int, typer.Option(min=0, help="Periods dropped at the start of each episode.")] = 0,
     seed: Annotated[int, typer.Option(help="Base seed of the episodes.")] = 0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
@@ -126,6 +128,11 @@ def bench_throughput(
     for mode, r in result.items():
         table.add_row(mode, f"{r['steps_per_s']:,.0f}")
     out.print(table)
+
+
+# Commands of each topic live in their own module and register themselves here.
+for _module in ("cmd_optimal", "cmd_tune", "cmd_agents", "cmd_demand", "cmd_run"):
+    importlib.import_module(f"stocklab.experiments.{_module}").register(app, bench_app)
 
 
 def main() -> None:

@@ -1,27 +1,20 @@
-"""Roll policies out in InventoryEnv on common random numbers and collect per-episode KPIs."""
+"""Evaluate policies in InventoryEnv on common random numbers and collect per-episode KPIs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from stocklab.envs import EnvConfig, InventoryEnv
+from stocklab.envs import EnvConfig
 from stocklab.envs.policy import Policy
+from stocklab.envs.rollout import episode_infos
 from stocklab.experiments.kpis import EpisodeStats
 
 
-def run_episode(
-    config: EnvConfig, policy: Policy, seed: int, periods: int, warmup: int = 0
-) -> EpisodeStats:
+def run_episode(config: EnvConfig, policy: Policy, seed: int, periods: int, warmup: int = 0) -> EpisodeStats:
     """One episode of ``warmup + periods`` periods; KPIs count only the last ``periods``."""
-    env = InventoryEnv(config)
-    obs, _ = env.reset(seed=seed)
     stats = EpisodeStats()
-    for t in range(warmup + periods):
-        obs, _, terminated, _, info = env.step(policy.act(obs))
-        if t >= warmup:
-            stats.add(info)
-        if terminated:
-            break
+    for info in episode_infos(config, policy.act, seed, periods, warmup):
+        stats.add(info)
     return stats
 
 

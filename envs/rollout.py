@@ -1,0 +1,43 @@
+"""Roll a policy out in InventoryEnv: the one simulation loop that evaluation and tuning share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from stocklab.envs.config import EnvConfig
+from stocklab.envs.inventory_env import InventoryEnv
+
+Act = Callable[[np.ndarray], int]
+
+
+def episode_infos(
+    config: EnvConfig, act: Act, seed: int, periods: int, warmup: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Yield the ``info`` dict of each of the ``periods`` periods after ``warmup`` periods.
+
+    ``act`` maps an observation vector to an action (e.g. ``policy.act``). The episode's randomness
+    comes from ``seed`` alone, so every policy run on the same seed sees the same demand.
+    """
+    env = InventoryEnv(config)
+    obs, _ = env.reset(seed=seed)
+    for t in range(warmup + periods):
+        obs, _, terminated, _, info = env.step(act(obs))
+        if t >= warmup:
+            yield info
+        if terminated:
+            return
+
+
+def episode_costs(config: EnvConfig, act: Act, seeds: list[int], periods: int, warmup: int = 0) -> np.ndarray:
+    """Average cost per period of each episode (one per seed), after ``warmup`` periods."""
+    out = np.empty(len(seeds))
+    for i, seed in enumerate(seeds):
+        total = n = 0
+        for info in episode_infos(config, act, seed, periods, warmup):
+            total += info["cost"]
+            n += 1
+        out[i] = total / max(n, 1)
+    return out

@@ -1,0 +1,9 @@
+"""CLI commands: agent training commands and `stocklab bench optimality`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add this module's commands to the ``stocklab`` app (and its ``bench`` group)."""

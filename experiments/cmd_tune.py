@@ -1,0 +1,9 @@
+"""CLI commands: `stocklab tune` (classic policy tuning)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add this module's commands to the ``stocklab`` app (and its ``bench`` group)."""
