@@ -75,10 +75,10 @@ class FixedLeadTime(LeadTimeModel):
 
 
 class DiscreteLeadTime(LeadTimeModel):
-    """Lead time ``values[i]`` (whole periods) with probability ``probs[i]``."""
+    """Lead time ``values[i]`` periods with probability ``probs[i]`` (values may be fractional)."""
 
     dist: Literal["discrete"]
-    values: list[NonNegativeInt] = Field(min_length=1)
+    values: list[NonNegativeFloat] = Field(min_length=1)
     probs: list[NonNegativeFloat] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -92,6 +92,10 @@ class DiscreteLeadTime(LeadTimeModel):
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         p = np.asarray(self.probs) / sum(self.probs)
         return rng.choice(np.asarray(self.values, dtype=float), size=n, p=p)
+
+    @property
+    def integer(self) -> bool:
+        return all(float(v).is_integer() for v in self.values)
 
     @property
     def mean(self) -> float:

@@ -93,6 +93,7 @@ class StockPoint:
         self.on_hand = init.on_hand
         self.backlog = init.backlog
         self.outstanding: list[list[float]] = []  # [due time, units], in placement order
+        self.on_order = 0  # units ordered and not yet arrived
         self._last_due = 0.0
         self._demand_buf = np.empty(0, dtype=np.int64)
         self._demand_pos = 0
@@ -125,7 +126,12 @@ class StockPoint:
             self._schedule_customers(t, demand)
         else:
             sim.timeout(0).callbacks.append(lambda _ev, d=demand: self._serve(d))
-        sim.run(until=t + 1)
+        end = t + 1
+        # Equivalent to sim.run(until=end) without its stop event and exception, which cost a third
+        # of a step: process every event before t + 1, then advance the clock to t + 1.
+        while sim.peek() < end:
+            sim.step()
+        sim._now = end
         if self._time_weighted:
             self._area += self.on_hand * (t + 1 - self._last_change)
             holding = self._h * self._area
@@ -134,7 +140,6 @@ class StockPoint:
         shortage = self._p * (self._lost if self._lost_sales else self.backlog)
         on_hand_end = self.on_hand
         # step 1 of period t + 1: arrivals due exactly at t + 1, so the next observation includes them
-        end = t + 1
         while sim.peek() <= end:
             sim.step()
         self.period = end
@@ -157,11 +162,6 @@ class StockPoint:
             k = math.ceil(due - now) - 1
             slots[k if k < last else last] += int(units)
         return slots
-
-    @property
-    def on_order(self) -> int:
-        """Units ordered and not yet arrived."""
-        return int(sum(u for _, u in self.outstanding))
 
     @property
     def inventory_position(self) -> int:
@@ -193,14 +193,16 @@ class StockPoint:
             self._schedule_arrival(due, units)
 
     def _schedule_arrival(self, due: float, units: int) -> None:
-        entry = [due, units]
+        entry: list = [due, units]
         self.outstanding.append(entry)
+        self.on_order += units
         event = self.sim.timeout(due - self.sim.now)
         event.callbacks.append(lambda _ev: self._arrive(entry))
 
     def _arrive(self, entry: list[float]) -> None:
         self.outstanding.remove(entry)
-        self._receive(int(entry[1]))
+        self.on_order -= entry[1]
+        self._receive(entry[1])
 
     def _receive(self, units: int) -> None:
         if self._time_weighted:
