@@ -1,5 +1,25 @@
 """stocklab.baselines: classic policies, their tuning, the LP policy and the exact DP optimum."""
 
-from stocklab.baselines.classic import BaseStock, ConstantOrder
+from stocklab.baselines.classic import (
+    POLICIES,
+    RQ,
+    SS,
+    BaseStock,
+    CappedBaseStock,
+    ConstantOrder,
+    Newsvendor,
+    build_policy,
+)
+from stocklab.baselines.lp import LPPolicy
 
-__all__ = ["BaseStock", "ConstantOrder"]
+__all__ = [
+    "POLICIES",
+    "RQ",
+    "SS",
+    "BaseStock",
+    "CappedBaseStock",
+    "ConstantOrder",
+    "LPPolicy",
+    "Newsvendor",
+    "build_policy",
+]
