@@ -40,7 +40,13 @@ BLOCK = 512
 
 @dataclass(slots=True)
 class PeriodResult:
-    """What happened in one period (units of stock, costs in money for the period)."""
+    """What happened in one period (units of stock, costs in money for the period).
+
+    ``on_hand`` and ``backlog`` are the end-of-period values the costs are charged on (before the
+    arrivals due at t + 1); ``received`` and ``refused`` count every arrival processed by the step,
+    including those due at t + 1 that the next observation already shows. ``sold`` counts units
+    handed to customers: served at once, plus backlog filled by arrivals.
+    """
 
     order: int
     demand: int
@@ -138,7 +144,7 @@ class StockPoint:
         else:
             holding = self._h * self.on_hand
         shortage = self._p * (self._lost if self._lost_sales else self.backlog)
-        on_hand_end = self.on_hand
+        on_hand_end, backlog_end = self.on_hand, self.backlog
         # step 1 of period t + 1: arrivals due exactly at t + 1, so the next observation includes them
         while sim.peek() <= end:
             sim.step()
@@ -146,7 +152,7 @@ class StockPoint:
         if self._history:
             self.recent_demand = [*self.recent_demand[1:], demand]
         return PeriodResult(
-            order, demand, self._sold, self._lost, self._backordered, self.backlog, self._received,
+            order, demand, self._sold, self._lost, self._backordered, backlog_end, self._received,
             self._refused, on_hand_end, holding, shortage, fixed, unit,
         )  # fmt: skip
 
