@@ -252,17 +252,15 @@ class StockPoint:
             self._instant_pos = 0
         offsets = np.sort(self._instant_buf[self._instant_pos : self._instant_pos + demand])
         self._instant_pos += demand
-        self.sim.process(self._customers(offsets.tolist()))
-
-    def _customers(self, offsets: list[float]):  # noqa: ANN202 - a SimPy process
-        """SimPy process: one single-unit customer at each instant t + offset of the period."""
+        # One SimPy event per customer, each serving one unit at its instant. A callback on a timeout
+        # costs less than resuming a generator process, and the event order is the same.
         sim = self.sim
-        start = sim.now
-        for offset in offsets:
-            delay = start + offset - sim.now
-            if delay > 0:
-                yield sim.timeout(delay)
-            self._serve(1)
+        serve = self._serve_one
+        for offset in offsets.tolist():
+            sim.timeout(offset).callbacks.append(serve)
+
+    def _serve_one(self, _event: simpy.Event) -> None:
+        self._serve(1)
 
     def _next_demand(self) -> int:
         if self._demand_pos >= len(self._demand_buf):
