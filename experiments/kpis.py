@@ -29,6 +29,13 @@ class EpisodeStats:
     ordered_units: int = 0
     order_series: list[int] = field(default_factory=list)
     demand_series: list[int] = field(default_factory=list)
+    # forecast errors e = forecast - demand, for envs whose info carries the period's ``forecast``
+    forecasts: int = 0
+    forecast_abs_error: float = 0.0
+    forecast_sq_error: float = 0.0
+    forecast_error: float = 0.0
+    forecast_ape: float = 0.0
+    forecast_ape_periods: int = 0
 
     def add(self, info: dict[str, Any]) -> None:
         """Account one period's ``info`` dict (from InventoryEnv.step)."""
@@ -49,6 +56,16 @@ class EpisodeStats:
         self.ordered_units += info["order"]
         self.order_series.append(info["order"])
         self.demand_series.append(d)
+        forecast = info.get("forecast")
+        if forecast is not None:
+            e = float(forecast) - d
+            self.forecasts += 1
+            self.forecast_abs_error += abs(e)
+            self.forecast_sq_error += e * e
+            self.forecast_error += e
+            if d > 0:
+                self.forecast_ape += abs(e) / d
+                self.forecast_ape_periods += 1
 
     def kpis(self) -> dict[str, float]:
         """Per-period averages and ratios of the episode."""
@@ -68,6 +85,24 @@ class EpisodeStats:
             "order_frequency": self.orders / n,
             "mean_order_size": self.ordered_units / self.orders if self.orders else 0.0,
             "bullwhip": var_q / var_d if var_d > 0 else math.nan,
+            **self.forecast_kpis(),
+        }
+
+    def forecast_kpis(self) -> dict[str, float]:
+        """Forecast accuracy over the measured periods (NaN when the env gives no forecasts):
+        MAE, RMSE, bias (mean forecast - demand) and MAPE in % over periods with demand > 0
+        (Hyndman & Koehler 2006, "Another look at measures of forecast accuracy")."""
+        n = self.forecasts
+        if not n:
+            return {k: math.nan for k in ("forecast_mae", "forecast_rmse", "forecast_bias", "forecast_mape")}
+        mape = (
+            100.0 * self.forecast_ape / self.forecast_ape_periods if self.forecast_ape_periods else math.nan
+        )
+        return {
+            "forecast_mae": self.forecast_abs_error / n,
+            "forecast_rmse": math.sqrt(self.forecast_sq_error / n),
+            "forecast_bias": self.forecast_error / n,
+            "forecast_mape": mape,
         }
 
     def to_dict(self) -> dict[str, Any]:

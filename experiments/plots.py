@@ -1,0 +1,113 @@
+"""Report figures (matplotlib, Agg backend): cost with CI bars, cost breakdown, trajectories, learning
+curves. Each function writes one PNG and returns its path; figures are closed after saving."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: reports are built in terminals, CI and worker processes
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+#: Cost components of a period, in stacking order, with their colours.
+COMPONENTS = {
+    "holding_cost": ("holding", "#4C72B0"),
+    "shortage_cost": ("shortage", "#C44E52"),
+    "fixed_cost": ("fixed ordering", "#DD8452"),
+    "unit_cost": ("unit ordering", "#8172B3"),
+}
+DPI = 110
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def cost_with_ci(summary: dict[str, dict[str, Any]], optimum: float | None, path: Path) -> Path:
+    """Average cost per period of each policy (cheapest on top) with 95% CI bars and the optimum."""
+    names = list(summary)[::-1]
+    costs = [summary[n]["avg_cost"] for n in names]
+    errs = [summary[n]["ci95"] or 0.0 for n in names]
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 1.4))
+    ax.barh(names, costs, xerr=errs, color="#4C72B0", alpha=0.85, capsize=4, ecolor="black")
+    if optimum is not None:
+        ax.axvline(optimum, color="#C44E52", ls="--", lw=1.2, label=f"DP optimum {optimum:.3f}")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("average cost per period (95% CI over episodes)")
+    ax.set_title("Cost per policy")
+    low = min(c - e for c, e in zip(costs, errs))
+    ax.set_xlim(left=max(0.0, low - 0.15 * (max(costs) - low + 1e-9) - 0.5))
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def cost_breakdown(summary: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Stacked average cost components per policy (money per period)."""
+    names = list(summary)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.2))
+    bottom = [0.0] * len(names)
+    for key, (label, colour) in COMPONENTS.items():
+        values = [summary[n].get(key) or 0.0 for n in names]
+        if not any(values):
+            continue
+        ax.bar(names, values, bottom=bottom, label=label, color=colour)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_ylabel("cost per period")
+    ax.set_title("Cost breakdown")
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", rotation=30)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def trajectories(traces: dict[str, pd.DataFrame], path: Path) -> Path:
+    """Inventory position, on-hand stock, orders and demand over the first periods of evaluation
+    episode 0 (the same demand for every policy), one panel per policy."""
+    names = list(traces)
+    cols = 2 if len(names) > 1 else 1
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 2.5 * rows), squeeze=False, sharex=True)
+    for ax, name in zip(axes.flat, names):
+        t = traces[name]
+        ax.bar(t["period"], t["order"], color="#DD8452", alpha=0.6, label="order")
+        ax.step(
+            t["period"], t["inventory_position"], where="post", color="#4C72B0", label="inventory position"
+        )
+        ax.step(
+            t["period"], t["on_hand"] - t["backlog"], where="post", color="#55A868", label="on hand - backlog"
+        )
+        ax.plot(t["period"], t["demand"], "k.", ms=3, label="demand")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 1.02))
+    fig.supxlabel("period of evaluation episode 0 (after warm-up)", fontsize=9)
+    fig.supylabel("units", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
+    """Learning curves of trained agents: the recorded metric against training env steps."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    for name, frame in curves.items():
+        metric = str(frame["metric"].iloc[0]) if "metric" in frame and len(frame) else "value"
+        ax.plot(frame["step"], frame["value"], marker=".", label=f"{name} ({metric})")
+    ax.set_xlabel("training environment steps")
+    ax.set_ylabel("metric (see legend)")
+    ax.set_title("Learning curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
