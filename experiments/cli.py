@@ -131,7 +131,7 @@ def bench_throughput(
 
 
 # Commands of each topic live in their own module and register themselves here.
-for _module in ("cmd_optimal", "cmd_tune", "cmd_agents", "cmd_demand", "cmd_run"):
+for _module in ("cmd_optimal", "cmd_tune", "cmd_agents", "cmd_demand", "cmd_run", "cmd_export"):
     importlib.import_module(f"stocklab.experiments.{_module}").register(app, bench_app)
 
 
