@@ -19,6 +19,7 @@ search is used instead.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -35,7 +36,7 @@ from stocklab.baselines.planning import (
 )
 from stocklab.baselines.theory import OnePeriodCost, fractile_base_stock, zheng_federgruen
 from stocklab.envs.config import EnvConfig
-from stocklab.envs.errors import ConfigError, did_you_mean
+from stocklab.envs.errors import ConfigError, PolicyError, did_you_mean
 from stocklab.envs.rollout import episode_costs
 from stocklab.envs.seeding import episode_seeds
 
@@ -47,8 +48,11 @@ TUNABLE: dict[str, tuple[str, ...]] = {
     "capped_base_stock": ("level", "cap"),
 }
 
-#: Largest number of DP states for which the search scores candidates exactly instead of simulating.
-EXACT_STATE_LIMIT = 20_000
+#: Largest DP state space (``DPInstance.n_states``) for which the search scores candidates exactly.
+EXACT_STATE_LIMIT = 1_000
+
+#: Seconds the exact scores of one search may take before it switches to simulation.
+EXACT_TIME_BUDGET = 10.0
 
 #: Progress callback: (candidates scored so far, total planned so far).
 Progress = Callable[[int, int], None]
@@ -172,8 +176,16 @@ def _to_params(kind: str, point: tuple[int, ...]) -> dict[str, int]:
     return dict(zip(TUNABLE[kind], point))
 
 
+class _NotExact(Exception):
+    """The DP cannot score this search (too many states, or too slow): simulate instead."""
+
+
 def _exact_scorer(config: EnvConfig, kind: str) -> Callable[[dict[str, int]], float] | None:
-    """Exact scoring by the DP when it accepts the instance and its state space is small."""
+    """Exact scoring by the DP when it accepts the instance and its state space is small.
+
+    Raises :class:`_NotExact` from the scorer when a candidate reaches too many states or the
+    exact scores together take longer than ``EXACT_TIME_BUDGET`` seconds.
+    """
     try:
         from stocklab.baselines.dp import DPInstance, evaluate_policy
     except ImportError:
@@ -182,10 +194,19 @@ def _exact_scorer(config: EnvConfig, kind: str) -> Callable[[dict[str, int]], fl
         inst = DPInstance.from_config(config)
     except ConfigError:
         return None
-    n_states = getattr(inst, "n_states", None)
-    if n_states is None or n_states > EXACT_STATE_LIMIT:
+    if inst.n_states > EXACT_STATE_LIMIT:
         return None
-    return lambda params: float(evaluate_policy(inst, build_policy(kind, config, params)))
+    started = time.perf_counter()
+
+    def score(params: dict[str, int]) -> float:
+        if time.perf_counter() - started > EXACT_TIME_BUDGET:
+            raise _NotExact
+        try:
+            return float(evaluate_policy(inst, build_policy(kind, config, params)))
+        except PolicyError:  # too many states reached
+            raise _NotExact from None
+
+    return score
 
 
 def _search(
@@ -199,28 +220,37 @@ def _search(
     progress: Progress | None,
 ) -> TuneResult:
     exact = _exact_scorer(config, kind)
+    if exact is not None:
+        try:
+            best, value, n_eval = grid_search(
+                search_box(config, kind), lambda point: exact(_to_params(kind, point)), progress=progress
+            )
+            return TuneResult(
+                _to_params(kind, best), value, 0.0, "exact", n_eval, "grid search, exact DP evaluation"
+            )
+        except _NotExact:
+            pass
     seeds = episode_seeds(seed, episodes)
     per_episode: dict[tuple[int, ...], np.ndarray] = {}
 
-    def score(point: tuple[int, ...]) -> float:
-        params = _to_params(kind, point)
-        if exact is not None:
-            return exact(params)
-        policy = build_policy(kind, config, params)
+    def simulate(point: tuple[int, ...]) -> float:
+        policy = build_policy(kind, config, _to_params(kind, point))
         costs = episode_costs(config, policy.act, seeds, periods, warmup)
         per_episode[point] = costs
         return float(costs.mean())
 
-    best, value, n_eval = grid_search(search_box(config, kind), score, progress=progress)
-    params = _to_params(kind, best)
-    if exact is not None:
-        return TuneResult(params, value, 0.0, "exact", n_eval, "grid search, exact DP evaluation")
+    best, _, n_eval = grid_search(search_box(config, kind), simulate, progress=progress)
     costs = per_episode[best]
     half = 0.0
     if len(costs) > 1:
         half = float(stats.t.ppf(0.975, len(costs) - 1) * costs.std(ddof=1) / math.sqrt(len(costs)))
     return TuneResult(
-        params, float(costs.mean()), half, "simulation", n_eval, "grid search, common random numbers"
+        _to_params(kind, best),
+        float(costs.mean()),
+        half,
+        "simulation",
+        n_eval,
+        "grid search, common random numbers",
     )
 
 
