@@ -44,9 +44,15 @@ class ActionConfig(StrictModel):
 
 
 class ObservationConfig(StrictModel):
-    """Optional observation fields: the last ``recent_demand`` period demands."""
+    """Optional observation fields: the last ``recent_demand`` period demands; with ``information``
+    other than ``none``, the mean and standard deviation of the demand of this period and the next
+    ``forecast_horizon`` - 1 ones: a forecaster's (``forecast``, needs ``demand.dist: forecast_fed``)
+    or the demand model's true ones (``oracle_mean``). Comparing policies across the three settings
+    separates what better information is worth from what a better policy is worth."""
 
     recent_demand: Annotated[int, Field(ge=0, le=365)] = 0
+    information: Literal["none", "forecast", "oracle_mean"] = "none"
+    forecast_horizon: Annotated[int, Field(ge=1, le=365)] = 6
 
 
 class EnvConfig(StrictModel):
@@ -75,6 +81,11 @@ class EnvConfig(StrictModel):
         if self.unmet_demand == "lost" and self.initial.backlog > 0:
             raise ValueError(
                 f"initial.backlog (={self.initial.backlog}) must be 0 when unmet_demand is 'lost'"
+            )
+        if self.observation.information == "forecast" and not self.demand.provides_forecast:
+            raise ValueError(
+                f"observation.information 'forecast' needs a demand model with a forecaster "
+                f"(demand.dist: forecast_fed), not '{self.demand.dist}'; use 'oracle_mean' for the true mean"
             )
         if self.action.mode == "order_up_to" and self.action.max_level is None:
             raise ValueError("action.max_level is required when action.mode is 'order_up_to'")

@@ -54,9 +54,14 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
     | pipeline           | n    | 0          | 1e9      | units due within k+1 periods, k = 0..n-1     |
     | inventory_position | 1    | -1e9 or 0  | 1e9      | on hand + on order - backlog                 |
     | recent_demand      | k    | 0          | 1e9      | last k period demands, oldest first          |
+    | forecast_mean      | H    | 0          | 1e9      | mean demand of periods t .. t+H-1            |
+    | forecast_std       | H    | 0          | 1e9      | std of the demand of periods t .. t+H-1      |
 
     n = ceil(max lead time) - 1 (0 for L <= 1; for unbounded lead-time distributions the 99.99%
     quantile, later arrivals folded into the last entry); k = ``observation.recent_demand``.
+    The forecast fields exist when ``observation.information`` is ``forecast`` (a forecaster's view,
+    ``demand.dist: forecast_fed``) or ``oracle_mean`` (the demand model's true mean and spread);
+    H = ``observation.forecast_horizon``; entry 0 is the period about to be served.
     ``env.obs_spec.names()`` gives the name of every index.
 
     ## Rewards
@@ -104,6 +109,13 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         self.render_mode = render_mode
         self._backorder = self.config.unmet_demand == "backorder"
         self._last: PeriodResult | None = None
+        # Demand information (observation.information): mean and std per period, computed once for
+        # the first periods and extended by doubling, so a step only slices two lists.
+        obs_cfg, demand = self.config.observation, self.config.demand
+        self._info_h = obs_cfg.forecast_horizon if obs_cfg.information != "none" else 0
+        self._info_source = demand.forecast if obs_cfg.information == "forecast" else demand.expected
+        self._info_mean: list[float] = []
+        self._info_std: list[float] = []
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -146,7 +158,21 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         state["inventory_position"] = sim.inventory_position
         if sim._history:
             state["recent_demand"] = list(sim.recent_demand)
+        if self._info_h:
+            state["forecast_mean"], state["forecast_std"] = self.demand_information()
         return state
+
+    def demand_information(self) -> tuple[list[float], list[float]]:
+        """Mean and standard deviation (units) of the demand of the current period and the next
+        ``forecast_horizon`` - 1 ones, as ``observation.information`` shows them to the policy."""
+        t = self.sim.period
+        end = t + self._info_h
+        if end > len(self._info_mean):
+            n = max(end, 2 * len(self._info_mean), 256)
+            mean, std = self._info_source(0, n)
+            self._info_mean = np.asarray(mean, dtype=float).tolist()
+            self._info_std = np.asarray(std, dtype=float).tolist()
+        return self._info_mean[t:end], self._info_std[t:end]
 
     def _observe(self) -> np.ndarray:
         sim = self.sim
@@ -158,6 +184,10 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         values.append(sim.inventory_position)
         if sim._history:
             values.extend(sim.recent_demand)
+        if self._info_h:
+            mean, std = self.demand_information()
+            values.extend(mean)
+            values.extend(std)
         return np.array(values, dtype=np.float32)
 
     def render(self) -> str | None:

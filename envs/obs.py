@@ -17,6 +17,10 @@ from gymnasium import spaces
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.errors import PolicyError
 
+#: Names of the demand-information fields (``observation.information`` forecast or oracle_mean).
+FORECAST_MEAN = "forecast_mean"
+FORECAST_STD = "forecast_std"
+
 #: Upper bound of unbounded stock quantities in the observation space (units). Finite, so that the
 #: env checkers accept the space, and far above any stock a sane instance reaches.
 UNBOUNDED = 1e9
@@ -66,6 +70,21 @@ class ObsSpec:
                 ObsField(
                     "recent_demand", config.observation.recent_demand, 0.0, UNBOUNDED, "units",
                     "demand of the last periods, oldest first",
+                )
+            )  # fmt: skip
+        info, horizon = config.observation.information, config.observation.forecast_horizon
+        if info != "none":
+            whose = "forecaster's" if info == "forecast" else "true (oracle)"
+            fields.append(
+                ObsField(
+                    FORECAST_MEAN, horizon, 0.0, UNBOUNDED, "units",
+                    f"{whose} mean demand of period t + k (entry 0 = the current period)",
+                )
+            )  # fmt: skip
+            fields.append(
+                ObsField(
+                    FORECAST_STD, horizon, 0.0, UNBOUNDED, "units",
+                    f"{whose} standard deviation of the demand of period t + k (entry 0 = the current period)",
                 )
             )  # fmt: skip
         return cls(tuple(fields))
