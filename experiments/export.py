@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.errors import PolicyError
 from stocklab.envs.obs import ObsSpec
@@ -36,6 +38,13 @@ def _write_params(policy: Policy, directory: Path) -> None:
     )
 
 
+@writer("table")
+def _write_table(policy: Policy, directory: Path) -> None:
+    """The greedy action of every discrete state and the discretiser that maps observations to states."""
+    np.savez(directory / "greedy.npz", actions=policy.greedy_actions())  # type: ignore[attr-defined]
+    (directory / "discretizer.json").write_text(json.dumps(policy.discretizer.to_json(), indent=1))  # type: ignore[attr-defined]
+
+
 def export_policy(
     policy: Policy,
     env_config: EnvConfig,
@@ -51,6 +60,8 @@ def export_policy(
     half-written artefact.
     """
     kind = policy.exportable
+    if kind == "onnx":
+        import stocklab.experiments.export_onnx  # noqa: F401  (registers the writer; imports torch)
     if kind is None or kind not in WRITERS:
         raise PolicyError(f"policy {name or policy.name!r} ({type(policy).__name__}) cannot be exported")
     out = Path(out)

@@ -49,6 +49,18 @@ def _load_params(
     return _policy_actions(build_policy(spec["kind"], env, spec["params"]))
 
 
+@loader("table")
+def _load_table(
+    directory: Path, manifest: dict[str, Any], env: EnvConfig
+) -> Callable[[np.ndarray], np.ndarray]:
+    from stocklab.agents.discretize import GridDiscretizer
+
+    with np.load(directory / "greedy.npz", allow_pickle=False) as data:
+        greedy = np.asarray(data["actions"], dtype=np.int64)
+    encode = GridDiscretizer.from_json(json.loads((directory / "discretizer.json").read_text())).encode
+    return lambda obs: greedy[[encode(o) for o in obs]]
+
+
 @loader("onnx")
 def _load_onnx(
     directory: Path, manifest: dict[str, Any], env: EnvConfig

@@ -175,3 +175,39 @@ def test_order_up_to_export_maps_action_to_order(tmp_path):
     # IP = 2 + 1 + 1 - 0 = 4: wants 26 units, capped at max_order 8
     assert deployed.decide({"on_hand": 2, "backlog": 0, "pipeline": [1, 1]}) == 8
     assert np.isclose(deployed.decide({"on_hand": 40, "backlog": 0, "pipeline": [0, 0]}), 0)
+
+
+AGENT_ENV = {"lead_time": 2, "demand": {"dist": "poisson", "mean": 3}, "max_order": 10}
+
+
+@pytest.mark.parametrize("algo", ["q_learning", "sarsa"])
+def test_tabular_round_trip_1000_states(tmp_path, algo):
+    from stocklab.agents.tabular import TABULAR_AGENTS
+
+    env_cfg = parse_env_config(AGENT_ENV)
+    agent = TABULAR_AGENTS[algo](env_cfg, {}, seed=1).learn(20_000)
+    export_policy(agent, env_cfg, tmp_path / "p")
+    deployed = load_policy(tmp_path / "p")
+    assert sorted(json.loads((tmp_path / "p" / "manifest.json").read_text())["files"]) == [
+        "discretizer.json",
+        "greedy.npz",
+    ]
+    states, orders = evaluation_states(env_cfg, agent)
+    assert deployed.decide_batch(states) == orders
+
+
+@pytest.mark.parametrize(("algo", "mode"), [("ppo", "quantity"), ("ppo", "order_up_to"), ("dqn", "quantity")])
+def test_sb3_onnx_round_trip_1000_states(tmp_path, algo, mode):
+    from stocklab.agents.sb3_agent import SB3Agent
+
+    env_cfg = parse_env_config({**AGENT_ENV, "action": {"mode": mode, "max_level": 25}})
+    hp = {"n_steps": 128, "batch_size": 64} if algo == "ppo" else {"learning_starts": 64, "buffer_size": 1000}
+    agent = SB3Agent(env_cfg, algo=algo, hyperparams=hp, seed=2)
+    agent.learn(256)
+    policy = agent.policy()
+    export_policy(policy, env_cfg, tmp_path / "p")
+    assert (tmp_path / "p" / "policy.onnx").is_file()
+    deployed = load_policy(tmp_path / "p")
+    states, orders = evaluation_states(env_cfg, policy)
+    assert deployed.decide_batch(states) == orders
+    agent.close()
