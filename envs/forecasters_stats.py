@@ -7,6 +7,7 @@ BLAS limited to one thread: the matrices are tiny, and extra threads only conten
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,12 +18,18 @@ import numpy as np
 from stocklab.envs.forecasters import Forecaster
 
 
+@functools.cache
+def _threadpools() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    # Scanning the loaded libraries is the slow part of threadpoolctl, so it is done once.
+    return ThreadpoolController()
+
+
 @contextmanager
 def quiet_single_thread() -> Iterator[None]:
-    """Silence statsmodels' convergence chatter and keep BLAS on one thread while fitting."""
-    from threadpoolctl import threadpool_limits
-
-    with warnings.catch_warnings(), threadpool_limits(1):
+    """Silence statsmodels' convergence chatter and keep BLAS / OpenMP on one thread while fitting."""
+    with warnings.catch_warnings(), _threadpools().limit(limits=1):
         warnings.simplefilter("ignore")
         yield
 
@@ -30,7 +37,7 @@ def quiet_single_thread() -> Iterator[None]:
 def _stl(y: np.ndarray, m: int) -> Any:
     from statsmodels.tsa.seasonal import STL
 
-    return STL(y, period=m, robust=True).fit()
+    return STL(y, period=m).fit()
 
 
 def seasonal_strength(y: np.ndarray, m: int) -> float:
@@ -45,18 +52,26 @@ def seasonal_strength(y: np.ndarray, m: int) -> float:
     return float(max(0.0, 1.0 - np.var(res.resid) / var)) if var > 0 else 0.0
 
 
-def trend_strength(y: np.ndarray, m: int) -> float:
-    """F_T = max(0, 1 - Var(R) / Var(T + R)) of an STL decomposition (same reference); for m < 2 or
-    short series, of a decomposition with a 7-period (or shorter) smoother."""
+def stl_strengths(y: np.ndarray, m: int) -> tuple[float, float]:
+    """Strength of trend F_T = max(0, 1 - Var(R) / Var(T + R)) and of seasonality
+    F_S = max(0, 1 - Var(R) / Var(S + R)) from one STL decomposition (same reference; both in [0, 1]).
+
+    Series shorter than two seasons (or m < 2) get F_S = 0 and F_T from an STL with period 2; series
+    shorter than 7 periods or constant get (0, 0).
+    """
     y = np.asarray(y, dtype=float)
     if len(y) < 7 or np.ptp(y) == 0:
-        return 0.0
-    if m < 2 or len(y) < 2 * m + 1:
-        m = 2
+        return 0.0, 0.0
+    seasonal = m >= 2 and len(y) >= 2 * m + 1
     with quiet_single_thread():
-        res = _stl(y, m)
-    var = np.var(res.trend + res.resid)
-    return float(max(0.0, 1.0 - np.var(res.resid) / var)) if var > 0 else 0.0
+        res = _stl(y, m if seasonal else 2)
+    resid = np.var(res.resid)
+
+    def strength(component: np.ndarray) -> float:
+        var = np.var(component + res.resid)
+        return float(max(0.0, 1.0 - resid / var)) if var > 0 else 0.0
+
+    return strength(res.trend), (strength(res.seasonal) if seasonal else 0.0)
 
 
 class ETS(Forecaster):
