@@ -116,15 +116,6 @@ class ExperimentConfig(StrictModel):
     policies: list[PolicyConfig] = Field(default_factory=list)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
-    @field_validator("policies", mode="before")
-    @classmethod
-    def _not_empty(cls, value: Any) -> Any:
-        if isinstance(value, list) and not value:
-            raise ValueError(
-                "empty list; list at least one policy, e.g. {name: base_stock, kind: base_stock}"
-            )
-        return value
-
     @field_validator("policies")
     @classmethod
     def _unique_names(cls, policies: list[PolicyConfig]) -> list[PolicyConfig]:
@@ -189,6 +180,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 def parse_config(data: dict[str, Any], base_dir: str | None = None, check: bool = True) -> ExperimentConfig:
     """Validate a raw config dict; with ``check``, also each policy's parameters against its kind."""
+    if data.get("policies") == []:
+        # Only an explicit empty list: configs without a policies section serve `simulate` and `optimal`.
+        raise ConfigError(
+            "policies: empty list; list at least one policy, e.g. {name: base_stock, kind: base_stock}"
+        )
     cfg = validate_section(ExperimentConfig, data, context={"base_dir": base_dir})
     if check:
         from stocklab.experiments.policies import check_policies

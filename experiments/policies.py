@@ -20,6 +20,7 @@ import numpy as np
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.errors import ConfigError, StocklabError
 from stocklab.envs.policy import Policy
+from stocklab.envs.seeding import episode_seeds
 from stocklab.experiments.config import AGENT_KINDS, ExperimentConfig, PolicyConfig
 from stocklab.experiments.results import read_pickle
 
@@ -112,8 +113,10 @@ UNTUNED = ("newsvendor", "lp")
 
 
 class ClassicBuilder(Builder):
-    """base_stock, ss, rq, constant, newsvendor, capped_base_stock, lp: ``params`` given, else tuned by
-    ``stocklab.baselines.tuning`` (exact where theory allows, else simulation on training seeds)."""
+    """base_stock, ss, rq, constant, newsvendor, capped_base_stock, lp: built from ``params`` when given;
+    otherwise newsvendor and lp use their defaults and the others are tuned by
+    ``stocklab.baselines.tuning.tune`` (exact where theory allows, else a search simulated on training
+    seeds; budget ``train.episodes`` x ``train.periods``)."""
 
     pickles = False
 
@@ -121,8 +124,14 @@ class ClassicBuilder(Builder):
         classic = _module("stocklab.baselines.classic", spec.kind)
         if spec.params or spec.kind in UNTUNED:
             _attr(classic, "build_policy", spec.kind)(spec.kind, env, spec.params)
-        else:
-            _attr(_module("stocklab.baselines.tuning", spec.kind), "tune", spec.kind)
+            return
+        tunable = _attr(_module("stocklab.baselines.tuning", spec.kind), "TUNABLE", spec.kind)
+        if spec.kind not in tunable:
+            needs = ", ".join(getattr(classic.POLICIES[spec.kind], "REQUIRED", ()))
+            raise ConfigError(
+                f"{spec.kind} is not tuned automatically: give params ({needs}); "
+                f"kinds tuned when params are left out: {', '.join(tunable)}"
+            )
 
     def build(self, ctx: BuildContext) -> Built:
         spec = ctx.spec
@@ -132,15 +141,21 @@ class ClassicBuilder(Builder):
             return Built(policy, dict(spec.params), {"method": "given" if spec.params else "default"})
         tune = _attr(_module("stocklab.baselines.tuning", spec.kind), "tune", spec.kind)
         budget = spec.train
+        episodes = budget.episodes or 10
+        seed = ctx.seed
+        while set(episode_seeds(seed, episodes)) & ctx.eval_seeds:  # never tune on evaluation scenarios
+            seed += 1
+        progress = ctx.progress
         result = tune(
-            spec.kind, ctx.env, seeds=ctx.seeds(budget.episodes or 10),
-            periods=budget.periods, progress=ctx.progress,
+            ctx.env, spec.kind, episodes=episodes, periods=budget.periods or 1000, seed=seed,
+            progress=lambda done, total: progress(done, total),
         )  # fmt: skip
         params = dict(result.params)
-        info = {"method": "tuned", "tuning": getattr(result, "method", None)}
-        for key in ("avg_cost", "ci95", "evaluations", "seconds"):
-            if getattr(result, key, None) is not None:
-                info[f"tuning_{key}"] = getattr(result, key)
+        info = {
+            "method": "tuned", "tuning": result.method, "algorithm": result.algorithm,
+            "tuning_avg_cost": result.avg_cost, "tuning_ci95": result.ci95,
+            "evaluations": result.evaluations, "tuning_seed": seed,
+        }  # fmt: skip
         return Built(build_policy(spec.kind, ctx.env, params), params, info)
 
     def load(self, ctx: BuildContext, record: dict[str, Any]) -> Policy:
@@ -163,12 +178,20 @@ def solve_optimum(env: EnvConfig) -> Any:
     return _attr(dp, "solve_optimal", "optimal")(dp_instance(env))
 
 
+#: Exact evaluation follows the states a policy reaches; a policy that lets stock drift without bound
+#: (a constant order equal to mean demand) reaches ever more, so the search stops at this many states
+#: (or 20 times the optimum's state space, if larger) and the gap is simulated instead.
+EXACT_EVAL_STATES = 5_000
+
+
 def exact_cost(env: EnvConfig, policy: Policy) -> float | None:
     """Exact long-run average cost per period of ``policy`` (DP evaluation), or None when the DP
     cannot evaluate this instance or policy."""
     try:
         dp = importlib.import_module("stocklab.baselines.dp")
-        return float(dp.evaluate_policy(dp.DPInstance.from_config(env), policy))
+        n = dp.DPInstance.from_config(env).n_states
+        inst = dp.DPInstance.from_config(env, max_states=min(max(EXACT_EVAL_STATES, 20 * n), 200_000))
+        return float(dp.evaluate_policy(inst, policy))
     except (ImportError, AttributeError, StocklabError):
         return None
 

@@ -68,9 +68,8 @@ def summarize_run(root: Path) -> dict[str, Any]:
     for n, row in table.items():
         row["params"] = records[n].get("params")
         row["method"] = (records[n].get("info") or {}).get("method")
-        row["build_seconds"] = records[n].get("build_seconds")
     return {
-        "optimum": {"cost": optimum, **({k: opt[k] for k in ("states", "seconds")} if opt else {})},
+        "optimum": {"cost": optimum, "states": opt.get("states") if opt else None},
         "best": next(iter(table)),
         "episodes": int(episodes["episode"].nunique()),
         "periods": int(episodes["periods"].iloc[0]),
@@ -113,8 +112,11 @@ def _run_blocks(root: Path, manifest: dict[str, Any], config_text: str) -> list[
             ("code", config_text)]  # fmt: skip
 
 
-def _kpi_blocks(summary: dict[str, Any]) -> list[Block]:
-    opt = summary["optimum"]
+def _kpi_blocks(summary: dict[str, Any], root: Path) -> list[Block]:
+    opt = {
+        **summary["optimum"],
+        "seconds": (read_json(root / "optimum" / "record.json") or {}).get("seconds"),
+    }
     head = ["policy", "kind", "avg cost ± 95% CI", "gap % to optimum", "Δ to best ± CI", "fill rate",
             "cycle SL", "on hand", "backlog", "order freq.", "order size", "bullwhip"]  # fmt: skip
     rows = []
@@ -142,9 +144,10 @@ def _kpi_blocks(summary: dict[str, Any]) -> list[Block]:
 def _policy_blocks(summary: dict[str, Any], root: Path) -> list[Block]:
     rows = []
     for name, r in summary["policies"].items():
+        record = read_json(root / "policies" / name / "record.json") or {}
         params = ", ".join(f"{k}={_f(v)}" for k, v in (r.get("params") or {}).items()) or "–"
         exact = _f(r.get("exact_cost"), 4)
-        rows.append([name, r.get("method") or "–", params, exact, _f(r.get("build_seconds"), 1)])
+        rows.append([name, r.get("method") or "–", params, exact, _f(record.get("build_seconds"), 1)])
     return [
         ("h2", "Policies"),
         ("table", (["policy", "obtained", "parameters", "exact cost (DP)", "build s"], rows)),
@@ -260,7 +263,7 @@ def rebuild(root: Path) -> Path:
         root / "summary.json", {"experiment": name, "config_hash": manifest.get("config_hash"), **summary}
     )
     write_csv(root / "summary.csv", _summary_frame(summary))
-    blocks = (_run_blocks(root, manifest, config_text) + _kpi_blocks(summary) + _policy_blocks(summary, root)
+    blocks = (_run_blocks(root, manifest, config_text) + _kpi_blocks(summary, root) + _policy_blocks(summary, root)
               + _plot_blocks(root, summary) + _forecast_blocks(summary))  # fmt: skip
     title = f"stocklab report: {name}"
     write_text(root / "report.md", to_markdown(title, blocks, root))

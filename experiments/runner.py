@@ -146,6 +146,8 @@ class RunOptions:
     out: Path = Path("runs")
     jobs: int = 1
     progress: bool = True
+    #: Build summary.json, plots and the report at the end (tests of the results alone skip it).
+    report: bool = True
     command: list[str] | None = None
     log: Callable[[str], None] = field(default=lambda msg: None)
 
@@ -184,7 +186,8 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
     wall = time.perf_counter() - start
     manifest = finish(manifest, wall)
     write_json(root / "manifest.json", manifest)
-    rebuild(root)
+    if opts.report:
+        rebuild(root)
     return root
 
 
