@@ -11,6 +11,7 @@ from stocklab.baselines.classic import (
     build_policy,
 )
 from stocklab.baselines.lp import LPPolicy
+from stocklab.baselines.tuning import TuneResult, tune
 
 __all__ = [
     "POLICIES",
@@ -21,5 +22,7 @@ __all__ = [
     "ConstantOrder",
     "LPPolicy",
     "Newsvendor",
+    "TuneResult",
     "build_policy",
+    "tune",
 ]

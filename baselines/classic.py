@@ -212,7 +212,7 @@ class Newsvendor(ForecastingPolicy):
         return self.action_map.action(max(0, self.current_level(observation) - round(ip)), ip)
 
     def params(self) -> dict[str, Any]:
-        return {"fractile": self.fractile, "level": self.level, "lead_time": self.lead_time}
+        return {"fractile": self.fractile}
 
 
 #: Policy classes by config ``kind``.

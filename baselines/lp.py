@@ -2,13 +2,15 @@
 
 Each period the policy solves a linear programme over the next T = H + L periods (L = lead time):
 
-    minimise   sum_j c q_j + K z_j  +  (1/N) sum_s sum_i  h y_si + p w_si
+    minimise   sum_j K z_j  +  (1/N) sum_s [ sum_j c q_sj + sum_i h y_si + p w_si ]
     subject to y_si - w_si - (y_s,i-1 - [backorder] w_s,i-1) - q_s,i-L = a_i - d_si   (+ x_-1 if i = 0)
                0 <= q_sj <= max_order;  y, w >= 0;  lost sales: w_si <= d_si
                capacity C: x_s,i-1 + a_i + q_s,i-L - r_si <= C  (refused units r_si, cost h + p)
-               fixed cost K > 0: q_sj <= max_order z_sj, z_sj binary (big-M = max_order)
+               fixed cost K > 0: q_sj <= max_order z_j, z_j binary (big-M = max_order)
 
-with q_s0 = q_0 and z_s0 = z_0 shared by every scenario s (the decision placed now), y_si the units
+with q_s0 = q_0 shared by every scenario s (the decision placed now) and, with K > 0, one order
+schedule z_j (which periods order) shared by the scenarios while the later quantities q_sj adapt to
+each scenario (per-scenario indicators would make the MILP far slower); y_si the units
 on hand and w_si the backlog (backorders) or units lost (lost sales) at the end of period t + i,
 a_i the known pipeline arrivals at the start of period t + i and x_-1 = on hand - backlog now
 (the costs and timing of a period are the env's, see :class:`~stocklab.envs.InventoryEnv`).
@@ -23,6 +25,9 @@ a deterministic function of (observation, period count).
 The constraint matrices are built once (scipy.sparse); each period only the right-hand sides and
 the bounds of the lost-sales variables change. Solved with HiGHS (``scipy.optimize.linprog``, or
 ``scipy.optimize.milp`` when K > 0). A forecast callable needs :meth:`reset` at every episode start.
+
+Speed (one solve, L = 2, H = 8, 2 shared cores): about 8 ms for the point forecast, 15 ms with 20
+scenarios; with K > 0 about 35 ms, and 0.5-1 s with 20 scenarios (the MILP's branch and bound).
 """
 
 from __future__ import annotations
@@ -138,7 +143,7 @@ class LPPolicy(ForecastingPolicy):
         binary = self.K > 0
         if binary:
             z_off = nvar
-            nvar += nq
+            nvar += H
         self.n_vars = nvar
 
         cost = np.zeros(nvar)
@@ -149,8 +154,7 @@ class LPPolicy(ForecastingPolicy):
         if capped:
             cost[r_idx] = (self.h + self.p) / n
         if binary:
-            cost[z_off] = self.K
-            cost[z_off + 1 : z_off + nq] = self.K / n
+            cost[z_off:] = self.K
         self._cost = cost
 
         # balance rows: one per (scenario, period)
@@ -191,10 +195,13 @@ class LPPolicy(ForecastingPolicy):
                     add(n_ub, r_idx[s, i], -1.0)
                     n_ub += 1
         if binary:
-            for k in range(nq):
-                add(n_ub, k, 1.0)
-                add(n_ub, z_off + k, -float(self.action_map.max_order))
-                n_ub += 1
+            for s in range(n):
+                for j in range(H):
+                    if s and not j:
+                        continue  # q_0 is one variable for every scenario
+                    add(n_ub, q_idx[s, j], 1.0)
+                    add(n_ub, z_off + j, -float(self.action_map.max_order))
+                    n_ub += 1
         self._A_ub = sparse.csr_array((vals, (rows, cols)), shape=(n_ub, nvar)) if n_ub else None
         self._n_cap_rows = n * T if capped else 0
         self._n_ub = n_ub

@@ -229,3 +229,11 @@ def test_tune_rejects_untunable_kinds():
 def test_tune_result_is_json_ready():
     result = TuneResult({"s": 1, "S": 4}, 2.5, 0.0, "exact", 1, "Zheng-Federgruen (1991)")
     assert result.to_dict()["params"] == {"s": 1, "S": 4}
+
+
+def test_docstring_examples_of_the_formulas():
+    import doctest
+
+    from stocklab.baselines import theory
+
+    assert doctest.testmod(theory).failed == 0
