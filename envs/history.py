@@ -239,31 +239,21 @@ def infer_freq(dates: pd.Series | pd.DatetimeIndex, where: str = "history") -> s
     uniq = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(dates))).sort_values()
     if len(uniq) < 2:
         raise DataError(f"{where}: needs at least two distinct dates to know the period length")
-    gaps = np.diff(uniq.to_numpy()).astype("timedelta64[D]").astype(np.int64)
-    step = int(gaps.min())
-    month_start = bool(uniq.is_month_start.all())
-    month_end = bool(uniq.is_month_end.all())
-    if step == 1:
-        freq = "D"
-    elif step == 7:
-        freq = f"W-{uniq[0].day_name()[:3].upper()}"
-    elif 28 <= step <= 31 and (month_start or month_end):
-        freq = "MS" if month_start else "ME"
-    elif 89 <= step <= 92 and (month_start or month_end):
-        freq = (
-            "QS-" + uniq[0].month_name()[:3].upper()
-            if month_start
-            else "QE-" + uniq[0].month_name()[:3].upper()
-        )
-    elif step in (365, 366) and (month_start or month_end):
-        freq = (
-            "YS-" + uniq[0].month_name()[:3].upper()
-            if month_start
-            else "YE-" + uniq[0].month_name()[:3].upper()
-        )
+    # The most common gap decides (a few missing periods or one stray date do not); then every date
+    # must sit on the grid that gap defines.
+    starts, ends = float(uniq.is_month_start.mean()), float(uniq.is_month_end.mean())
+    months = uniq.year * 12 + uniq.month
+    month_step = _mode(np.diff(np.asarray(months)))
+    day_step = _mode(np.diff(uniq.to_numpy()).astype("timedelta64[D]").astype(np.int64))
+    if max(starts, ends) >= 0.5 and month_step in (1, 3, 12):
+        anchor = "S" if starts >= ends else "E"
+        month = uniq[0].month_name()[:3].upper()
+        freq = {1: f"M{anchor}", 3: f"Q{anchor}-{month}", 12: f"Y{anchor}-{month}"}[month_step]
+    elif day_step in (1, 7):
+        freq = "D" if day_step == 1 else f"W-{uniq[0].day_name()[:3].upper()}"
     else:
         raise DataError(
-            f"{where}: cannot tell the period length from the dates (smallest gap {step} days); "
+            f"{where}: cannot tell the period length from the dates (most common gap {day_step} days); "
             "use daily, weekly, month-start/-end, quarterly or yearly dates"
         )
     grid = pd.date_range(uniq[0], uniq[-1], freq=freq)
@@ -273,6 +263,12 @@ def infer_freq(dates: pd.Series | pd.DatetimeIndex, where: str = "history") -> s
             f"{where}: date {uniq[off][0].date()} is off the {freq} grid starting {uniq[0].date()}"
         )
     return freq
+
+
+def _mode(values: np.ndarray) -> int:
+    """Most common value (the smallest among ties)."""
+    vals, counts = np.unique(values, return_counts=True)
+    return int(vals[np.argmax(counts)])
 
 
 # ------------------------------------------------------------------------------------------- loading

@@ -196,7 +196,7 @@ def _fill(y: np.ndarray, owner: np.ndarray, how: str) -> np.ndarray:
         return np.where(np.isnan(y), 0.0, y)
     series = pd.Series(y)
     filled = series.groupby(owner).transform(lambda s: s.interpolate(limit_direction="both"))
-    return filled.fillna(0.0).to_numpy(dtype=float)
+    return np.array(filled.fillna(0.0), dtype=float)  # a writable copy (pandas hands out read-only views)
 
 
 def hampel_caps(y: np.ndarray, owner: np.ndarray, k: float, window: int) -> np.ndarray:

@@ -96,10 +96,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from stocklab.envs.errors import StocklabError
         from stocklab.experiments.cli import _fail, _print_json
         from stocklab.experiments.cli import out as console
-        from stocklab.experiments.segment import plot_segments, select_skus, summary
+        from stocklab.experiments.segment import check_classes, plot_segments, select_skus, summary
         from stocklab.experiments.segment import segment as run_segment
 
         try:
+            check_classes(select or [])
             hist = _history(history, cap_outliers)
             table = run_segment(hist, k=k, seed=seed)
             chosen = select_skus(table, classes=select) if select else None

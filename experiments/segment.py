@@ -90,15 +90,20 @@ def segment(history: SalesHistory, k: int = 4, seed: int = 0) -> pd.DataFrame:
     return table
 
 
-def select_skus(
-    table: pd.DataFrame, classes: list[str] | None = None, clusters: list[int] | None = None
-) -> list[str]:
-    """SKUs whose ``sb_class`` is in ``classes`` and whose ``cluster`` is in ``clusters`` (None: any)."""
-    for name in classes or []:
+def check_classes(classes: list[str]) -> None:
+    """ConfigError for a name that is not a demand class, with the closest one suggested."""
+    for name in classes:
         if name not in CLASSES:
             raise ConfigError(
                 f"segment: unknown class '{name}'.{did_you_mean(name, CLASSES)} Allowed: {', '.join(CLASSES)}"
             )
+
+
+def select_skus(
+    table: pd.DataFrame, classes: list[str] | None = None, clusters: list[int] | None = None
+) -> list[str]:
+    """SKUs whose ``sb_class`` is in ``classes`` and whose ``cluster`` is in ``clusters`` (None: any)."""
+    check_classes(classes or [])
     mask = np.ones(len(table), dtype=bool)
     if classes:
         mask &= table["sb_class"].isin(classes).to_numpy()
