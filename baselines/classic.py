@@ -11,6 +11,7 @@ config and the ``params`` of a config entry, checking the parameter names.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -160,10 +161,11 @@ class Newsvendor(ForecastingPolicy):
     p / (p + h) of the L + 1 period demand is used as the usual heuristic (exact for L = 0).
 
     Without a forecast the lead-time demand pmf is the (L + 1)-fold convolution of the per-period
-    demand pmf, and S is constant. With a forecast (an observation field ``forecast`` or a
-    ``forecast`` callable, see :class:`~stocklab.baselines.planning.ForecastSource`), the lead-time
-    demand is taken as Poisson with mean = the sum of the forecast means of periods t .. t + L, and S
-    is recomputed every period.
+    demand pmf, and S is constant. With a forecast (the observation's ``forecast_mean`` field or a
+    ``forecast`` callable, see :class:`~stocklab.baselines.planning.ForecastSource`), S is recomputed
+    every period from mu = the sum of the forecast means of periods t .. t + L: S = ceil(mu + z_f sigma)
+    (normal, sigma^2 = the sum of the forecast variances) when the observation carries
+    ``forecast_std``, else the f-quantile of Poisson(mu).
     """
 
     name = "newsvendor"
@@ -204,7 +206,12 @@ class Newsvendor(ForecastingPolicy):
         """The order-up-to level (units) for this period."""
         if not self.forecast.varying:
             return self.level
-        mean = float(self.forecast.means(observation, self.lead_time + 1).sum())
+        n = self.lead_time + 1
+        mean = float(self.forecast.means(observation, n).sum())
+        stds = self.forecast.stds(observation, n)
+        if stds is not None:
+            sigma = float(np.sqrt(np.sum(stds**2)))
+            return max(0, math.ceil(mean + stats.norm.ppf(self.fractile) * sigma - 1e-9))
         return int(stats.poisson.ppf(self.fractile, mean)) if mean > 0 else 0
 
     def decide(self, observation: np.ndarray) -> int:

@@ -19,7 +19,8 @@ Demand d_si: with ``scenarios = 0`` the point forecast (N = 1, the mean demand p
 model, or the forecast, see :class:`~stocklab.baselines.planning.ForecastSource`); with
 ``scenarios = N > 0`` a sample-average approximation over N demand paths drawn by inverse transform
 from uniforms fixed at construction (generator seeded by ``seed``), from the per-period demand pmf, or
-Poisson around the forecast means when a forecast is used. The uniforms are fixed, so the policy is
+around the forecast when one is used: normal (means, forecast_std) when the observation carries
+standard deviations, else Poisson with the forecast means. The uniforms are fixed, so the policy is
 a deterministic function of (observation, period count).
 
 The constraint matrices are built once (scipy.sparse); each period only the right-hand sides and
@@ -225,7 +226,10 @@ class LPPolicy(ForecastingPolicy):
         if not self.forecast.varying:
             return self._stationary_paths.astype(float)
         means = self.forecast.means(observation, self.periods)
-        return stats.poisson.ppf(self._uniforms, np.maximum(means, 1e-12)[None, :])
+        stds = self.forecast.stds(observation, self.periods)
+        if stds is not None:
+            return np.maximum(means[None, :] + stds[None, :] * stats.norm.ppf(self._uniforms), 0.0)
+        return np.maximum(stats.poisson.ppf(self._uniforms, np.maximum(means, 1e-12)[None, :]), 0.0)
 
     # ---------------------------------------------------------------- decide
     def plan(self, observation: np.ndarray) -> np.ndarray:

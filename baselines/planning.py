@@ -17,15 +17,11 @@ from scipy import stats
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.demand import PMF_TOLERANCE
 from stocklab.envs.errors import PolicyError
-from stocklab.envs.obs import ObsSpec
+from stocklab.envs.obs import FORECAST_MEAN, FORECAST_STD, ObsSpec
 from stocklab.envs.policy import ActionMap, Policy
 
 #: A forecast hook: period index t (0 at the episode start) -> mean demand of periods t, t + 1, ...
 Forecast = Callable[[int], Any]
-
-#: Name of the optional observation field carrying the forecast mean demand of the current period and
-#: the following ones (entry 0 = this period).
-FORECAST_FIELD = "forecast"
 
 
 def whole(policy: str, name: str, value: Any, low: int | None = None) -> int:
@@ -116,7 +112,9 @@ def critical_fractile(config: EnvConfig) -> float:
 class ForecastSource:
     """Where a policy reads the mean demand of the coming periods, in order of preference.
 
-    1. an observation field named ``forecast`` (entry k = mean demand of the period k periods ahead);
+    1. the observation's ``forecast_mean`` field (``env.observation.information: forecast`` or
+       ``oracle_mean``; entry k = mean demand of the period k periods ahead), with its
+       ``forecast_std`` field for the standard deviations;
     2. a ``forecast`` callable given to the policy: period index t -> means of periods t, t + 1, ...;
        the env's period index is not in the observation, so the policy counts the periods it acts
        in itself (:meth:`advance`); call :meth:`reset` (or ``predict(..., episode_start=True)``) at the
@@ -127,7 +125,8 @@ class ForecastSource:
     """
 
     def __init__(self, obs_spec: ObsSpec, forecast: Forecast | None, mean: float) -> None:
-        self._field = obs_spec.index(FORECAST_FIELD) if obs_spec.has(FORECAST_FIELD) else None
+        self._field = obs_spec.index(FORECAST_MEAN) if obs_spec.has(FORECAST_MEAN) else None
+        self._std_field = obs_spec.index(FORECAST_STD) if obs_spec.has(FORECAST_STD) else None
         self._hook = forecast
         self._mean = float(mean)
         self.period = 0
@@ -153,11 +152,21 @@ class ForecastSource:
             raw = np.asarray(self._hook(self.period), dtype=float).ravel()
         else:
             return np.full(n, self._mean)
-        if raw.size == 0:
-            raise PolicyError("forecast: the forecast has no values")
-        if raw.size >= n:
-            return np.maximum(raw[:n], 0.0)
-        return np.maximum(np.concatenate([raw, np.full(n - raw.size, raw[-1])]), 0.0)
+        return _extend(raw, n)
+
+    def stds(self, observation: np.ndarray, n: int) -> np.ndarray | None:
+        """Standard deviations (units) of the same periods when the observation carries them, else None."""
+        if self._field is None or self._std_field is None:
+            return None
+        return _extend(np.asarray(observation[self._std_field], dtype=float), n)
+
+
+def _extend(raw: np.ndarray, n: int) -> np.ndarray:
+    if raw.size == 0:
+        raise PolicyError("forecast: the forecast has no values")
+    if raw.size < n:
+        raw = np.concatenate([raw, np.full(n - raw.size, raw[-1])])
+    return np.maximum(raw[:n], 0.0)
 
 
 class ForecastingPolicy(Policy):

@@ -20,7 +20,7 @@ from stocklab.baselines import (
     build_policy,
 )
 from stocklab.envs import InventoryEnv, ObsSpec, PolicyError, parse_env_config
-from stocklab.envs.obs import ObsField
+from stocklab.envs.obs import FORECAST_MEAN, FORECAST_STD, ObsField
 from stocklab.envs.policy import ActionMap
 
 # Backorders, L = 3: observation (on_hand, backlog, pipeline[0], pipeline[1], inventory_position).
@@ -125,19 +125,26 @@ def test_newsvendor_follows_a_forecast_hook_and_restarts_each_episode():
     assert policy.act(o) == expected[0]
 
 
-def test_newsvendor_reads_a_forecast_field_from_the_observation():
-    spec = ObsSpec(
-        (
-            ObsField("on_hand", 1, 0, 1e9, "units", ""),
-            ObsField("inventory_position", 1, 0, 1e9, "units", ""),
-            ObsField("forecast", 3, 0, 1e9, "units", ""),
-        )
-    )
-    policy = Newsvendor(
-        spec, ActionMap("quantity", 100, None), demand_pmf=np.array([1.0]), lead_time=2, fractile=0.75
-    )
+def forecast_spec(with_std: bool) -> ObsSpec:
+    fields = [
+        ObsField("on_hand", 1, 0, 1e9, "units", ""),
+        ObsField("inventory_position", 1, 0, 1e9, "units", ""),
+        ObsField(FORECAST_MEAN, 3, 0, 1e9, "units", ""),
+    ]
+    if with_std:
+        fields.append(ObsField(FORECAST_STD, 3, 0, 1e9, "units", ""))
+    return ObsSpec(tuple(fields))
+
+
+def test_newsvendor_reads_the_forecast_fields_of_the_observation():
+    amap = ActionMap("quantity", 100, None)
+    plain = Newsvendor(forecast_spec(False), amap, demand_pmf=np.array([1.0]), lead_time=2, fractile=0.75)
     o = np.array([2.0, 2.0, 4.0, 5.0, 6.0], dtype=np.float32)  # lead-time demand ~ Poisson(15)
-    assert policy.act(o) == int(stats.poisson.ppf(0.75, 15)) - 2
+    assert plain.act(o) == int(stats.poisson.ppf(0.75, 15)) - 2
+    # with standard deviations 1, 2, 2: normal, sigma = 3; level = ceil(15 + z_0.75 * 3) = ceil(17.02) = 18
+    normal = Newsvendor(forecast_spec(True), amap, demand_pmf=np.array([1.0]), lead_time=2, fractile=0.75)
+    o = np.array([2.0, 2.0, 4.0, 5.0, 6.0, 1.0, 2.0, 2.0], dtype=np.float32)
+    assert normal.act(o) == 18 - 2
 
 
 @pytest.mark.parametrize(

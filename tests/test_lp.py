@@ -162,3 +162,23 @@ def test_rolling_lp_beats_stationary_base_stock_on_seasonal_demand():
         lp_costs.append(episode_costs(cfg, lp_policy.act, [seed], n)[0])
     base_costs = episode_costs(cfg, base.act, seeds, n)
     assert np.mean(lp_costs) < 0.75 * np.mean(base_costs)
+
+
+def test_lp_reads_the_oracle_forecast_fields_of_the_observation():
+    # seasonal Poisson demand whose true means and standard deviations the env shows the policy
+    yearly = (1.0 + 0.8 * np.sin(2 * np.pi * np.arange(PERIOD) / PERIOD)).round(3).tolist()
+    cfg = parse_env_config(
+        {
+            "unmet_demand": "backorder", "lead_time": LEAD, "max_order": 60,
+            "demand": {"dist": "seasonal", "base": 10, "yearly": yearly},
+            "observation": {"information": "oracle_mean", "forecast_horizon": 8},
+            "costs": {"holding": 1.0, "shortage": 9.0}, "initial": {"on_hand": 30},
+        }
+    )  # fmt: skip
+    lp_policy = build_policy("lp", cfg, {"scenarios": 10, "horizon": 6})
+    level = int(stats.poisson.ppf(0.9, (LEAD + 1) * cfg.demand.mean))
+    base = BaseStock(ObsSpec.for_config(cfg), lp_policy.action_map, level=level)
+    seeds = episode_seeds(5, 2)
+    lp_cost = episode_costs(cfg, lp_policy.act, seeds, 120, warmup=12).mean()
+    base_cost = episode_costs(cfg, base.act, seeds, 120, warmup=12).mean()
+    assert lp_cost < 0.75 * base_cost
