@@ -60,6 +60,10 @@ class Policy(ABC):
     def act(self, observation: np.ndarray) -> int:
         """The action (an index into the env's Discrete action space) for one observation."""
 
+    def reset(self) -> None:
+        """Forget per-episode memory (e.g. a period counter); called at the start of every episode."""
+        return None  # stateless by default
+
     def predict(
         self,
         observation: np.ndarray,
