@@ -74,3 +74,27 @@ def fit_all(model: str = "ets", source: str = "m3", limit: int | None = None) ->
         "seconds_per_series": seconds / max(len(skus), 1),
         "failures": failures,
     }
+
+
+def holdout_accuracy(
+    models: list[str], source: str = "m3", limit: int | None = None, horizon: int = 18
+) -> dict[str, Any]:
+    """The M3 protocol: fit each model on all but the last ``horizon`` periods of every series and
+    forecast those; per model the mean MASE, sMAPE and MAE over the series, and the fitting time."""
+    from stocklab.envs.backtest import rolling_origin
+
+    history = load_history(source)
+    skus = history.skus()[:limit] if limit else history.skus()
+    out: dict[str, Any] = {"source": source, "series": len(skus), "horizon": horizon, "models": {}}
+    for model in models:
+        rows, start = [], time.perf_counter()
+        for sku in skus:
+            y = history.series(sku).to_numpy(dtype=float)
+            rows.append(rolling_origin(y, model, horizon, season=history.season, origins=1).metrics)
+        out["models"][model] = {
+            "mase": float(np.mean([r["mase"] for r in rows])),
+            "smape": float(np.mean([r["smape"] for r in rows])),
+            "mae": float(np.mean([r["mae"] for r in rows])),
+            "seconds": time.perf_counter() - start,
+        }
+    return out

@@ -134,15 +134,24 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             bool, typer.Option("--fit-all", help="Also time fitting --model on every M3 series.")
         ] = False,
         model: Annotated[str, typer.Option(help="Forecaster timed by --fit-all.")] = "ets",
+        accuracy: Annotated[
+            int,
+            typer.Option(min=0, help="Also score --models on the M3 holdout of this many series (0: no)."),
+        ] = 0,
+        models: Annotated[
+            str, typer.Option(help="Comma-separated forecasters scored by --accuracy.")
+        ] = "naive,seasonal_naive,ets,arima,regression,tree,croston",
         as_json: JsonOpt = False,
     ) -> None:
-        """env.step() per second of an ETS-fed env (information none / forecast / oracle_mean), and
-        with --fit-all the time to fit a forecaster on all 474 M3 monthly MICRO series."""
+        """env.step() per second of an ETS-fed env (information none / forecast / oracle_mean); with
+        --fit-all the time to fit a forecaster on all 474 M3 monthly MICRO series; with --accuracy N
+        the mean MASE / sMAPE of forecasters on the last 18 months of N M3 series."""
         from rich.table import Table
 
         from stocklab.envs.errors import StocklabError
+        from stocklab.envs.forecasters import forecaster_class
         from stocklab.experiments.bench_forecast import fit_all as run_fit_all
-        from stocklab.experiments.bench_forecast import forecast_env_throughput
+        from stocklab.experiments.bench_forecast import forecast_env_throughput, holdout_accuracy
         from stocklab.experiments.cli import _fail, _print_json
         from stocklab.experiments.cli import out as console
 
@@ -150,6 +159,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             result: dict = {"env": forecast_env_throughput(steps=steps, repeats=repeats)}
             if fit_all:
                 result["fit_all"] = run_fit_all(model)
+            if accuracy:
+                names = [m.strip() for m in models.split(",") if m.strip()]
+                for name in names:
+                    forecaster_class(name)
+                result["accuracy"] = holdout_accuracy(names, limit=accuracy)
         except StocklabError as exc:
             _fail(exc)
         if as_json:
@@ -167,3 +181,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 f"fit {fa['model']} on {fa['series']} {fa['source']} series: {fa['seconds']:.1f} s "
                 f"({fa['seconds_per_series'] * 1000:.0f} ms per series, {len(fa['failures'])} failures)"
             )
+        if accuracy:
+            acc = result["accuracy"]
+            grid = Table(title=f"M3 holdout ({acc['horizon']} months) of {acc['series']} series")
+            for col in ("model", "MASE", "sMAPE", "seconds"):
+                grid.add_column(col, justify="left" if col == "model" else "right")
+            for name, r in acc["models"].items():
+                grid.add_row(name, f"{r['mase']:.3f}", f"{r['smape']:.2f}", f"{r['seconds']:.1f}")
+            console.print(grid)
