@@ -38,7 +38,7 @@ class DiscretizerConfig(StrictModel):
     """The ``discretizer`` hyper-parameters of a tabular agent (stock quantities in units).
 
     Unset caps default from the env config: ``max_inventory_position`` =
-    ceil(mu (L + 1) + 4 sigma sqrt(L + 1)) + 1 for per-period demand mean mu and standard deviation
+    ceil(mu (L + 1) + 3 sigma sqrt(L + 1)) + 1 for per-period demand mean mu and standard deviation
     sigma and the longest lead time L; ``on_hand_max`` = that position, ``pipeline_max`` =
     min(max_order, position), ``backlog_max`` = ceil(mu (L + 1)).
     """
@@ -174,7 +174,7 @@ def default_caps(config: EnvConfig) -> dict[str, int]:
     else:
         var = mu
     cover = math.ceil(config.lead_time.upper) + 1
-    ip = math.ceil(cover * mu + 4.0 * math.sqrt(cover * var)) + 1
+    ip = math.ceil(cover * mu + 3.0 * math.sqrt(cover * var)) + 1
     return {
         "max_inventory_position": ip,
         "on_hand_max": ip,
@@ -221,7 +221,10 @@ def build_discretizer(
     (units) above which the action mask forbids ordering."""
     cfg = cfg or DiscretizerConfig()
     caps = default_caps(config)
-    for key in caps:
+    if cfg.max_inventory_position is not None:  # the other caps follow the position cap unless set
+        caps["max_inventory_position"] = caps["on_hand_max"] = cfg.max_inventory_position
+        caps["pipeline_max"] = min(config.max_order, cfg.max_inventory_position)
+    for key in ("on_hand_max", "pipeline_max", "backlog_max"):
         value = getattr(cfg, key)
         if value is not None:
             caps[key] = int(value)

@@ -299,7 +299,7 @@ class TabularAgent(Policy):
             raise PolicyError(f"{path}: unknown algorithm {algo!r}.{did_you_mean(str(algo), TABULAR_AGENTS)}")
         try:
             agent = TABULAR_AGENTS[algo](meta["env_config"], meta["hyperparams"], seed=meta["seed"])
-            if agent.discretizer.to_json() != meta["discretizer"]:
+            if agent.discretizer.to_json() != GridDiscretizer.from_json(meta["discretizer"]).to_json():
                 raise PolicyError(f"{path}: discretizer does not match the one its config builds")
             if not np.array_equal(arrays["mask"], agent.mask()):
                 raise PolicyError(f"{path}: action mask does not match the one its config builds")
