@@ -28,8 +28,10 @@ forecaster's view of them (:meth:`DemandModel.forecast`, ``information: forecast
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
+import numpy as np
 from pydantic import Field
 
 from stocklab.envs.demand_base import PMF_TOLERANCE, DemandModel, pmf_moments, rounded_pmf, truncated_pmf
@@ -66,6 +68,17 @@ DemandSpec = Annotated[
 ]
 """Any demand model, selected by its ``dist`` key (the ``env.demand`` section of a config)."""
 
+
+def information_hook(model: DemandModel, information: str, horizon: int) -> Callable[[int], np.ndarray]:
+    """``period t -> mean demand (units) of periods t .. t + horizon - 1`` as ``information``
+    (``forecast`` or ``oracle_mean``) shows it: the same numbers as the observation's
+    ``forecast_mean``, for policies that take a forecast callable instead of reading the observation."""
+    if information not in ("forecast", "oracle_mean"):
+        raise ValueError(f"information (={information!r}) must be 'forecast' or 'oracle_mean'")
+    source = model.forecast if information == "forecast" else model.expected
+    return lambda t: source(t, horizon)[0]
+
+
 __all__ = [
     "PMF_TOLERANCE",
     "DemandModel",
@@ -83,6 +96,7 @@ __all__ = [
     "SeasonalDemand",
     "SplitDates",
     "StationarySpec",
+    "information_hook",
     "load_series",
     "pmf_moments",
     "rounded_pmf",

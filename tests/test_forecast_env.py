@@ -82,6 +82,18 @@ def test_forecast_fields_move_with_the_period_and_match_the_forecaster():
     assert obs[sl][0] == pytest.approx(float(demand.mean_at(15, 1)[0]), rel=1e-6)
 
 
+def test_information_hook_gives_the_observed_means():
+    from stocklab.envs.demand import information_hook
+
+    for information in ("forecast", "oracle_mean"):
+        env = InventoryEnv(env_config(information, horizon=3))
+        hook = information_hook(env.config.demand, information, 3)
+        obs, _ = env.reset(seed=0)
+        for t in range(5):
+            np.testing.assert_allclose(obs[env.obs_spec.index(FORECAST_MEAN)], hook(t), rtol=1e-6)
+            obs, *_ = env.step(30)
+
+
 def test_oracle_mean_of_a_seasonal_model_is_its_profile():
     spec = {"dist": "seasonal", "base": 10, "yearly": [0.5, 1.0, 1.5, 1.0]}
     env = InventoryEnv(env_config("oracle_mean", spec, horizon=6))
