@@ -193,8 +193,12 @@ class HistoryDemand(_FromHistory):
         n = len(self._series)
         self._season = history.season if n >= 2 * history.season else 1
         self._block = self.block or (self._season if self._season > 1 else math.ceil(n ** (1 / 3)))
-        if self.mode == "bootstrap" and self._block > n:
-            raise ValueError(f"block (={self._block}) is longer than the {n} periods of the window")
+        # Every position in the season needs a block start: n - block + 1 >= m.
+        if self.mode == "bootstrap" and self._block > n - self._season + 1:
+            raise ValueError(
+                f"block (={self._block}) is too long for the {n} periods of the window "
+                f"(at most {n - self._season + 1} with a season of {self._season})"
+            )
         return self
 
     @property
