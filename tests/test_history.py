@@ -298,12 +298,13 @@ def test_block_bootstrap_keeps_the_calendar(tmp_path):
     pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "sku": "C", "quantity": values}).to_csv(
         path, index=False
     )
-    m = parse_env_config(
-        {"demand": {"dist": "history", "path": str(path), "sku": "C", "mode": "bootstrap"}}
-    ).demand
+    months = (np.arange(36) % 12) + 1
+    spec = {"dist": "history", "path": str(path), "sku": "C", "mode": "bootstrap", "block": 5}
+    short = parse_env_config({"demand": spec}).demand
+    assert (short.sample(np.random.default_rng(1), 0, 36) // 100 == months).all()  # 5-month blocks too
+    m = parse_env_config({"demand": {**spec, "block": None}}).demand
     rng = np.random.default_rng(2)
     x = np.array([m.sample(rng, 0, 36) for _ in range(3000)])
-    months = (np.arange(36) % 12) + 1
     assert (x // 100 == months).all()
     # Blocks of 12 start at a January; 4 years give 37 possible starts for 12-month blocks, of which
     # those at a January are 0, 12, 24, 36: the year index of period t is uniform on {0, 1, 2, 3}.
