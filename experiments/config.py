@@ -45,14 +45,18 @@ class TrainConfig(StrictModel):
     """Training (agents) or tuning (classic policies) budget of one policy.
 
     ``steps``: environment steps of training (agents only). ``episodes`` x ``periods``: simulation
-    budget of tuning by simulation (classic policies; defaults chosen by the tuner). ``seed``: base seed
-    of training / tuning; by default derived from ``evaluation.seed`` and the policy name, and always
-    disjoint from the evaluation seeds.
+    budget per candidate of tuning by simulation (classic policies), or per evaluation of the policy
+    during training (agents: every ``eval_every`` steps; the learning curve, the best policy is kept;
+    training stops after ``patience`` evaluations without improvement). ``seed``: base seed of
+    training / tuning; by default derived from ``evaluation.seed`` and the policy name. Training and
+    tuning never use the evaluation seeds.
     """
 
     steps: PositiveInt | None = None
     episodes: PositiveInt | None = None
     periods: PositiveInt | None = None
+    eval_every: PositiveInt | None = None
+    patience: PositiveInt | None = None
     seed: NonNegativeInt | None = None
 
 
@@ -86,10 +90,11 @@ class PolicyConfig(StrictModel):
                 f"(got params {self.params!r})"
             )
         if self.kind not in AGENT_KINDS:
-            if self.train.steps is not None:
-                raise ValueError(
-                    f"train.steps is for learning agents ({', '.join(AGENT_KINDS)}), not {self.kind}"
-                )
+            for key in ("steps", "eval_every", "patience"):
+                if getattr(self.train, key) is not None:
+                    raise ValueError(
+                        f"train.{key} is for learning agents ({', '.join(AGENT_KINDS)}), not {self.kind}"
+                    )
             if self.hyperparams:
                 raise ValueError(f"'hyperparams' is for learning agents, not {self.kind} (use 'params')")
         return self

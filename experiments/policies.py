@@ -21,7 +21,7 @@ from stocklab.envs.config import EnvConfig
 from stocklab.envs.errors import ConfigError, StocklabError
 from stocklab.envs.policy import Policy
 from stocklab.envs.seeding import episode_seeds
-from stocklab.experiments.config import AGENT_KINDS, ExperimentConfig, PolicyConfig
+from stocklab.experiments.config import ExperimentConfig, PolicyConfig
 from stocklab.experiments.results import read_pickle
 
 Progress = Callable[[float, float | None], None]
@@ -96,7 +96,9 @@ def _not_available(kind: str, what: str) -> ConfigError:
 def _module(name: str, kind: str) -> Any:
     try:
         return importlib.import_module(name)
-    except ImportError:
+    except ImportError as exc:
+        if exc.name and not name.startswith(exc.name) and not exc.name.startswith(name):
+            raise  # a dependency of an existing module is missing: a real error, not "not yet built"
         raise _not_available(kind, name) from None
 
 
@@ -105,6 +107,11 @@ def _attr(module: Any, name: str, kind: str) -> Any:
     if obj is None:
         raise _not_available(kind, f"{module.__name__}.{name}")
     return obj
+
+
+def module_attr(module: str, name: str, kind: str) -> Any:
+    """``module.name`` for policy ``kind``; ConfigError "not available yet" when it does not exist."""
+    return _attr(_module(module, kind), name, kind)
 
 
 # ------------------------------------------------------------------------------------- classic kinds
@@ -214,50 +221,25 @@ class OptimalBuilder(Builder):
         return Built(sol.policy, {}, info)
 
 
-# ------------------------------------------------------------------------------------------- agents
-#: Agent kind -> (module, class) in stocklab.agents.
-AGENTS: dict[str, tuple[str, str]] = {
-    "q_learning": ("stocklab.agents.tabular", "QLearning"),
-    "sarsa": ("stocklab.agents.tabular", "Sarsa"),
-    "ppo": ("stocklab.agents.sb3", "SB3Agent"),
-    "a2c": ("stocklab.agents.sb3", "SB3Agent"),
-    "dqn": ("stocklab.agents.sb3", "SB3Agent"),
-}
-
-
-class AgentBuilder(Builder):
-    """Learning agents: train for ``train.steps`` env steps on training seeds, save, reload."""
-
-    pickles = False
-
-    def _cls(self, kind: str) -> Any:
-        module, name = AGENTS[kind]
-        return _attr(_module(module, kind), name, kind)
-
-    def check(self, env: EnvConfig, spec: PolicyConfig) -> None:
-        self._cls(spec.kind)
-        if spec.train.steps is None:
-            raise ConfigError(f"{spec.kind} needs train.steps (environment steps of training), e.g. 100000")
-
-    def build(self, ctx: BuildContext) -> Built:
-        raise _not_available(ctx.spec.kind, "the runner's wiring of stocklab.agents")
-
-    def load(self, ctx: BuildContext, record: dict[str, Any]) -> Policy:
-        raise _not_available(ctx.spec.kind, "the runner's wiring of stocklab.agents")
-
-
-BUILDERS: dict[str, Builder] = {
-    **dict.fromkeys(
-        ("base_stock", "ss", "rq", "constant", "newsvendor", "capped_base_stock", "lp"), ClassicBuilder()
-    ),
-    "optimal": OptimalBuilder(),
-    **dict.fromkeys(AGENT_KINDS, AgentBuilder()),
-}
+# -------------------------------------------------------------------------------------------- registry
+_BUILDERS: dict[str, Builder] = {}
 
 
 def builder(kind: str) -> Builder:
-    """The builder of a policy kind."""
-    return BUILDERS[kind]
+    """The builder of a policy kind (agents' builders are imported on first use)."""
+    if not _BUILDERS:
+        from stocklab.experiments.agent_builders import SB3Builder, TabularBuilder
+
+        classic = ClassicBuilder()
+        _BUILDERS.update(
+            dict.fromkeys(
+                ("base_stock", "ss", "rq", "constant", "newsvendor", "capped_base_stock", "lp"), classic
+            )
+        )
+        _BUILDERS["optimal"] = OptimalBuilder()
+        _BUILDERS.update(dict.fromkeys(("q_learning", "sarsa"), TabularBuilder()))
+        _BUILDERS.update(dict.fromkeys(("ppo", "a2c", "dqn"), SB3Builder()))
+    return _BUILDERS[kind]
 
 
 def check_policies(cfg: ExperimentConfig) -> None:
@@ -267,6 +249,6 @@ def check_policies(cfg: ExperimentConfig) -> None:
             builder(spec.kind).check(cfg.env, spec)
         except StocklabError as exc:
             where = f"policies[{i}] ({spec.name})"
-            if spec.params and "parameter" in str(exc) or "must be" in str(exc):
+            if spec.params and spec.kind != "optimal":
                 where += ".params"
             raise ConfigError(f"{where}: {exc}") from None

@@ -6,7 +6,10 @@ Worker processes get a queue at start-up (:func:`worker_init`) and report throug
 
 from __future__ import annotations
 
+import os
 import queue as queue_mod
+import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -27,10 +30,20 @@ Reporter = Callable[[float, float | None], None]
 _QUEUE: Any = None
 
 
-def worker_init(q: Any) -> None:
-    """Pool initializer: remember the progress queue in the worker process."""
+def worker_init(q: Any, parent: int | None = None) -> None:
+    """Pool initializer: remember the progress queue in the worker process, and exit when the main
+    process ``parent`` (pid) dies: after a SIGKILL of ``stocklab run`` no worker lingers (a worker
+    whose parent is gone is re-parented, so its parent pid changes)."""
     global _QUEUE
     _QUEUE = q
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)  # the run was killed; finished units are on disk, the rest is redone on resume
 
 
 def worker_reporter(key: Hashable, tick: bool = False) -> Reporter:

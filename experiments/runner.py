@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import sys
 import time
 import zlib
@@ -202,32 +203,44 @@ def _execute(plan: Plan, root: Path, opts: RunOptions) -> None:
         ctx = mp.get_context("spawn")  # fork after torch / BLAS threads exist can deadlock
         q = ctx.Queue()
         board.listen(q)
-        pool = ProcessPoolExecutor(opts.jobs, mp_context=ctx, initializer=worker_init, initargs=(q,))
+        pool = ProcessPoolExecutor(
+            opts.jobs, mp_context=ctx, initializer=worker_init, initargs=(q, os.getpid())
+        )
+    inline = opts.jobs == 1
     pending: dict[Future, tuple[str, str]] = {}
+    optimal = [n for n, u in plan.units.items() if u.spec.kind == "optimal"]
+
+    def finished(what: str, name: str) -> None:
+        if what == "optimum":
+            board.finish(("optimum", ""))
+            for n in optimal:
+                start_build(n)
+        elif what == "build":
+            board.finish(("build", name))
+            start_eval(name)
 
     def submit(what: str, name: str, fn: Callable[..., Any], *args: Any) -> None:
-        pending[pool.submit(fn, *args)] = (what, name)
+        fut = pool.submit(fn, *args)
+        if inline:
+            fut.result()  # re-raises the job's error
+            finished(what, name)
+        else:
+            pending[fut] = (what, name)
 
     def start_eval(name: str) -> None:
-        unit, todo = plan.units[name], []
-        for i, (s, h) in enumerate(zip(plan.eval_seeds, plan.episode_hashes[name])):
-            if read_unit(paths.episode(name, i), h) is None:
-                todo.append((i, s, h))
-        board.add(("eval", name), f"evaluate {name}", len(plan.eval_seeds), len(plan.eval_seeds) - len(todo))
+        unit, n = plan.units[name], len(plan.eval_seeds)
+        todo = [
+            (i, s, h)
+            for i, (s, h) in enumerate(zip(plan.eval_seeds, plan.episode_hashes[name]))
+            if read_unit(paths.episode(name, i), h) is None
+        ]
+        board.add(("eval", name), f"evaluate {name}", n, n - len(todo))
         size = max(1, math.ceil(len(todo) / opts.jobs))
         for k in range(0, len(todo), size):
             chunk = todo[k : k + size]
-            if opts.jobs == 1:
-                submit(
-                    "eval",
-                    name,
-                    jobs.eval_job,
-                    cfg,
-                    root,
-                    unit,
-                    chunk,
-                    board.reporter(("eval", name), tick=True),
-                )
+            if inline:
+                tick = board.reporter(("eval", name), tick=True)
+                submit("eval", name, jobs.eval_job, cfg, root, unit, chunk, tick)
             else:
                 submit("eval", name, _pool_eval, cfg, root, unit, chunk)
 
@@ -238,15 +251,14 @@ def _execute(plan: Plan, root: Path, opts: RunOptions) -> None:
             start_eval(name)
             return
         board.add(("build", name), f"build {name}", None, 0)
-        if opts.jobs == 1:
-            reporter = board.reporter(("build", name))
-            submit("build", name, jobs.build_job, cfg, root, unit, plan.eval_seeds, plan.exact, reporter)
+        if inline:
+            report = board.reporter(("build", name))
+            submit("build", name, jobs.build_job, cfg, root, unit, plan.eval_seeds, plan.exact, report)
         else:
             submit("build", name, _pool_build, cfg, root, unit, plan.eval_seeds, plan.exact)
 
     try:
         with board:
-            optimal = [n for n, u in plan.units.items() if u.spec.kind == "optimal"]
             optimum_ready = plan.optimum_hash is None or (
                 read_unit(paths.optimum_dir / "record.json", plan.optimum_hash) is not None
             )
@@ -255,20 +267,14 @@ def _execute(plan: Plan, root: Path, opts: RunOptions) -> None:
                 submit("optimum", "", jobs.optimum_job, cfg, root, plan.optimum_hash)
             for name in plan.units:
                 if optimum_ready or name not in optimal:
-                    start_build(name)  # the optimal policy waits for the optimum it reuses
+                    start_build(name)  # in a pool, the optimal policy waits for the optimum it reuses
             while pending:
                 done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
                 board.poll()
                 for fut in done:
                     what, name = pending.pop(fut)
                     fut.result()  # re-raises a worker's error here
-                    if what == "optimum":
-                        board.finish(("optimum", ""))
-                        for n in optimal:
-                            start_build(n)
-                    elif what == "build":
-                        board.finish(("build", name))
-                        start_eval(name)
+                    finished(what, name)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
