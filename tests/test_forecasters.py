@@ -3,6 +3,9 @@ pattern, Croston on intermittent demand, every model on M3 series, and the fit c
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -145,3 +148,45 @@ def test_fits_are_cached_per_series_model_and_cutoff():
     assert fit_forecaster("moving_average", y[:21], window=3) is not a
     assert fit_forecaster("moving_average", y[:20], window=4) is not a
     assert fit_forecaster("naive", y[:20]) is not a
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def test_forecast_cli_prints_metrics_and_saves_the_plot(tmp_path):
+    from typer.testing import CliRunner
+
+    from stocklab.experiments.cli import app
+
+    args = ["forecast", "m3", "--sku", "N1402", "--model", "ets", "--horizon", "6", "--origins", "2"]
+    result = CliRunner().invoke(app, [*args, "--json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    y = load_history("m3").series("N1402").to_numpy(dtype=float)
+    expected = rolling_origin(y, "ets", horizon=6, season=12, origins=2).metrics
+    for key in ("mae", "rmse", "mase", "smape"):
+        assert figures[key] == pytest.approx(expected[key])
+    assert figures["origins"] == [56, 62]
+    plot = Path(figures["plot"])
+    assert plot.parent == tmp_path and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_forecast_cli_on_a_file_and_bad_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from stocklab.experiments.cli import app
+
+    rows = "\n".join(f"2024-01-{d:02d},X,{(d % 3 == 0) * 4}" for d in range(1, 31))
+    path = tmp_path / "daily.csv"
+    path.write_text("date,sku,quantity\n" + rows + "\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["forecast", str(path), "--sku", "X", "--model", "croston", "--horizon", "3",
+                                 "--json", "--out", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # Every third day sells 4: Croston's size 4 and interval 3 forecast 4 / 3 per day. Origins 21, 24
+    # and 27 (step = horizon) each see one 4 in three days: errors 8/3, 4/3, 4/3, MAE 16 / 9.
+    figures = json.loads(result.output)
+    assert figures["season"] == 7 and figures["origins"] == [21, 24, 27]
+    assert figures["mae"] == pytest.approx(16 / 9)
+    bad = runner.invoke(
+        app, ["forecast", str(path), "--sku", "X", "--model", "prophet", "--out", str(tmp_path)]
+    )
+    assert bad.exit_code == 2 and "unknown forecaster 'prophet'" in bad.output
