@@ -167,11 +167,12 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         ``forecast_horizon`` - 1 ones, as ``observation.information`` shows them to the policy."""
         t = self.sim.period
         end = t + self._info_h
-        if end > len(self._info_mean):
-            n = max(end, 2 * len(self._info_mean), 256)
-            mean, std = self._info_source(0, n)
-            self._info_mean = np.asarray(mean, dtype=float).tolist()
-            self._info_std = np.asarray(std, dtype=float).tolist()
+        have = len(self._info_mean)
+        if end > have:
+            n = max(end, 2 * have, 256) - have
+            mean, std = self._info_source(have, n)
+            self._info_mean.extend(np.asarray(mean, dtype=float).tolist())
+            self._info_std.extend(np.asarray(std, dtype=float).tolist())
         return self._info_mean[t:end], self._info_std[t:end]
 
     def _observe(self) -> np.ndarray:
