@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,6 +212,23 @@ class CheckpointCallback(TabularCallback):
             if self.verbose:
                 print(f"checkpoint: {path}", file=sys.stderr)
         return True
+
+
+class TimeLimitCallback(TabularCallback):
+    """Stops training once ``max_seconds`` of wall time have passed since training started."""
+
+    def __init__(self, max_seconds: float) -> None:
+        super().__init__()
+        if max_seconds <= 0:
+            raise PolicyError(f"max_seconds (={max_seconds}) must be > 0")
+        self.max_seconds = max_seconds
+        self._start = 0.0
+
+    def _on_training_start(self) -> None:
+        self._start = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        return time.perf_counter() - self._start < self.max_seconds
 
 
 class ProgressBarCallback(TabularCallback):

@@ -172,6 +172,7 @@ class SB3Agent:
         checkpoint_freq: int | None = None,
         checkpoint_dir: str | Path | None = None,
         progress_bar: bool = False,
+        max_seconds: float | None = None,
         callback: Any = None,
         reset_num_timesteps: bool = True,
     ) -> SB3Agent:
@@ -183,7 +184,7 @@ class SB3Agent:
         stops; with ``restore_best`` the best network and statistics are put back at the end.
         Every ``checkpoint_freq`` env steps the agent is saved to
         ``checkpoint_dir/<algo>_<steps>_steps`` (loadable with :meth:`load`). The progress bar is
-        shown only when stderr is a terminal.
+        shown only when stderr is a terminal. Training stops after ``max_seconds`` of wall time.
         """
         from stable_baselines3.common.callbacks import StopTrainingOnNoModelImprovement
 
@@ -197,6 +198,8 @@ class SB3Agent:
             callbacks.append(
                 _fixed_seed_eval(self, eval_freq, eval_episodes, eval_periods, eval_seed, keeper, stop)
             )
+        if max_seconds is not None:
+            callbacks.append(_time_limit_callback(max_seconds))
         if checkpoint_freq:
             if checkpoint_dir is None:
                 raise PolicyError("train.checkpoint_freq needs a checkpoint directory")
@@ -350,6 +353,26 @@ def _fixed_seed_eval(
         eval_env, callback_on_new_best=keeper, callback_after_eval=stop, n_eval_episodes=episodes,
         eval_freq=max(eval_freq // agent.n_envs, 1), deterministic=True, verbose=0, warn=False,
     )  # fmt: skip
+
+
+def _time_limit_callback(max_seconds: float) -> Any:
+    import time
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    if max_seconds <= 0:
+        raise PolicyError(f"max_seconds (={max_seconds}) must be > 0")
+
+    class TimeLimit(BaseCallback):
+        """Stops training once ``max_seconds`` of wall time have passed."""
+
+        def _on_training_start(self) -> None:
+            self.start = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            return time.perf_counter() - self.start < max_seconds
+
+    return TimeLimit()
 
 
 def _checkpoint_callback(agent: SB3Agent, freq: int, directory: Path) -> Any:
