@@ -1,14 +1,18 @@
-"""Builders of learning agents for ``stocklab run``: tabular Q-learning / SARSA and SB3 algorithms.
+"""Builder of learning agents for ``stocklab run``: tabular Q-learning / SARSA and SB3 algorithms, trained
+through ``stocklab.agents.factory``.
 
-Each trains for ``train.steps`` env steps from the policy's training seed, scores the greedy policy
-every ``train.eval_every`` steps on ``train.episodes`` x ``train.periods`` of training-evaluation
-seeds (never the run's evaluation seeds; the scores are the learning curve), keeps the best policy,
-and saves it into the policy's artefact folder, from which :meth:`load` reads it back. torch and
-stable_baselines3 are imported by ``stocklab.agents`` modules only, when an SB3 agent is built.
+Each agent trains for ``train.steps`` env steps from the policy's training seed, scores its greedy
+policy every ``train.eval_every`` steps on ``train.episodes`` x ``train.periods`` of
+training-evaluation seeds (never the run's evaluation seeds; the scores are the learning curve),
+keeps the best policy, and saves it into the policy's artefact folder (``policy/``; TensorBoard logs
+of SB3 agents in ``tensorboard/``), from which :meth:`AgentBuilder.load` reads it back. torch and
+stable_baselines3 are imported by ``stocklab.agents`` modules only, when an SB3 agent is checked or
+built.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from stocklab.envs.config import EnvConfig
@@ -18,11 +22,11 @@ from stocklab.envs.seeding import episode_seeds
 from stocklab.experiments.config import PolicyConfig
 from stocklab.experiments.policies import BuildContext, Builder, Built, module_attr
 
-#: Training-time evaluation defaults: evaluations per run, episodes and periods per evaluation.
+#: Training-time evaluation defaults: evaluations per training run, episodes and periods per evaluation.
 EVALUATIONS = 10
 EVAL_EPISODES = 4
 EVAL_PERIODS = 1000
-TABULAR = {"q_learning": "QLearning", "sarsa": "Sarsa"}
+FACTORY = "stocklab.agents.factory"
 
 
 def _eval_seed(ctx: BuildContext, episodes: int) -> int:
@@ -33,100 +37,52 @@ def _eval_seed(ctx: BuildContext, episodes: int) -> int:
     return seed
 
 
-def _budget(spec: PolicyConfig) -> tuple[int, int, int, int]:
-    t = spec.train
-    steps = int(t.steps or 0)
-    every = t.eval_every or max(steps // EVALUATIONS, 1)
-    return steps, every, t.episodes or EVAL_EPISODES, t.periods or EVAL_PERIODS
-
-
-def _require_steps(spec: PolicyConfig) -> None:
-    if spec.train.steps is None:
-        raise ConfigError(f"{spec.kind} needs train.steps (environment steps of training), e.g. 100000")
-
-
-class TabularBuilder(Builder):
-    """q_learning, sarsa (``stocklab.agents.tabular``); ``hyperparams`` are TabularHyperparams."""
-
-    pickles = False
-
-    def _cls(self, kind: str) -> Any:
-        return module_attr("stocklab.agents.tabular", TABULAR[kind], kind)
-
-    def check(self, env: EnvConfig, spec: PolicyConfig) -> None:
-        _require_steps(spec)
-        self._cls(spec.kind)(env, spec.hyperparams, seed=0)  # validates hyperparams and the discretiser
-
-    def build(self, ctx: BuildContext) -> Built:
-        from stocklab.agents.callbacks import EvalCallback, TabularCallback
-
-        spec = ctx.spec
-        steps, every, episodes, periods = _budget(spec)
-        agent = self._cls(spec.kind)(ctx.env, spec.hyperparams, seed=ctx.seed)
-        progress = ctx.progress
-
-        class Report(TabularCallback):
-            def _on_step(self) -> bool:
-                progress(self.num_timesteps, steps)
-                return True
-
-        warmup = min(100, periods // 10)
-        evaluator = EvalCallback(
-            every, n_eval_episodes=episodes, eval_periods=periods, warmup=warmup,
-            eval_seed=_eval_seed(ctx, episodes), patience=spec.train.patience,
-        )  # fmt: skip
-        agent.learn(steps, callback=[evaluator, Report()])
-        agent.save(ctx.workdir / "agent")
-        curve = [
-            {"step": s, "value": c, "metric": "avg cost (training evaluation)"}
-            for s, c in evaluator.evaluations
-        ]
-        info = {"method": "trained", "steps": agent.num_timesteps, "best_at_step": evaluator.best_timesteps,
-                "best_training_eval_cost": evaluator.best_cost}  # fmt: skip
-        return Built(agent, {}, info, curve)
-
-    def load(self, ctx: BuildContext, record: dict[str, Any]) -> Policy:
-        return self._cls(ctx.spec.kind).load(ctx.workdir / "agent")
-
-
-class SB3Builder(Builder):
-    """ppo, a2c, dqn (``stocklab.agents.sb3_agent.SB3Agent``); ``hyperparams`` in rl-zoo style."""
+class AgentBuilder(Builder):
+    """q_learning, sarsa and SB3 algorithms (ppo, a2c, dqn) by ``kind``."""
 
     pickles = False
 
     def check(self, env: EnvConfig, spec: PolicyConfig) -> None:
-        _require_steps(spec)
-        module_attr("stocklab.agents.sb3_agent", "SB3Agent", spec.kind)
-        policy_mod = "stocklab.agents.sb3_policy"
-        algo = module_attr(policy_mod, "algorithm_class", spec.kind)(spec.kind)
+        if spec.train.steps is None:
+            raise ConfigError(f"{spec.kind} needs train.steps (environment steps of training), e.g. 100000")
+        tabular = module_attr("stocklab.agents.tabular", "TABULAR_AGENTS", spec.kind)
+        module_attr(FACTORY, "train_agent", spec.kind)
+        if spec.kind in tabular:
+            tabular[spec.kind](env, spec.hyperparams, seed=0)  # validates hyperparams and the discretiser
+            return
+        algo = module_attr("stocklab.agents.sb3_policy", "algorithm_class", spec.kind)(spec.kind)
         module_attr("stocklab.agents.sb3_agent", "algorithm_kwargs", spec.kind)(algo, spec.hyperparams)
 
     def build(self, ctx: BuildContext) -> Built:
         spec = ctx.spec
-        steps, every, episodes, periods = _budget(spec)
-        cls = module_attr("stocklab.agents.sb3_agent", "SB3Agent", spec.kind)
-        agent = cls(ctx.env, spec.kind, spec.hyperparams, seed=ctx.seed, torch_threads=1)
-        try:
-            ctx.progress(0, steps)
-            agent.learn(
-                steps, eval_freq=every, eval_episodes=episodes, eval_periods=periods,
-                eval_seed=_eval_seed(ctx, episodes), patience=spec.train.patience,
-            )  # fmt: skip
-            ctx.progress(steps, steps)
-            policy = agent.policy()
-        finally:
-            agent.close()
-        policy.save(ctx.workdir / "policy")
+        train_agent = module_attr(FACTORY, "train_agent", spec.kind)
+        save_policy = module_attr(FACTORY, "save_policy", spec.kind)
+        t = spec.train
+        steps = int(t.steps or 0)
+        episodes = t.episodes or EVAL_EPISODES
+        kwargs: dict[str, Any] = {
+            "seed": ctx.seed, "eval_every": t.eval_every or max(steps // EVALUATIONS, 1),
+            "episodes": episodes, "periods": t.periods or EVAL_PERIODS, "eval_seed": _eval_seed(ctx, episodes),
+            "patience": t.patience, "run_dir": ctx.workdir,
+        }  # fmt: skip
+        if "progress" in inspect.signature(train_agent).parameters:
+            kwargs["progress"] = ctx.progress
+        ctx.progress(0, steps)
+        result = train_agent(spec.kind, ctx.env, steps, spec.hyperparams, **kwargs)
+        ctx.progress(steps, steps)
+        save_policy(result.policy, ctx.workdir / "policy")
         curve = [
-            {"step": s, "value": c, "metric": "avg cost (training evaluation)"} for s, c in agent.evaluations
+            {"step": s, "value": c, "metric": "avg cost, training evaluation"} for s, c in result.evaluations
         ]
-        info = {"method": "trained", "steps": agent.num_timesteps}
-        if agent.evaluations:
-            best = min(agent.evaluations, key=lambda e: e[1])
+        info: dict[str, Any] = {
+            "method": "trained",
+            "steps": result.steps,
+            "train_seconds": round(result.seconds, 3),
+        }
+        if result.evaluations:
+            best = min(result.evaluations, key=lambda e: e[1])
             info |= {"best_at_step": best[0], "best_training_eval_cost": best[1]}
-        return Built(policy, {}, info, curve)
+        return Built(result.policy, {}, info, curve)
 
     def load(self, ctx: BuildContext, record: dict[str, Any]) -> Policy:
-        return module_attr("stocklab.agents.sb3_policy", "SB3Policy", ctx.spec.kind).load(
-            ctx.workdir / "policy"
-        )
+        return module_attr(FACTORY, "load_policy", ctx.spec.kind)(ctx.workdir / "policy")

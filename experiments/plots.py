@@ -33,6 +33,19 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _clip_limit(values: list[float]) -> float | None:
+    """An axis limit that keeps ordinary policies readable next to a far worse one (None: no clipping).
+
+    When the largest value exceeds 5 times the median, the axis stops at 2.5 times the median and the
+    clipped bars are labelled with their values.
+    """
+    finite = sorted(v for v in values if math.isfinite(v) and v > 0)
+    if len(finite) < 3:
+        return None
+    median = finite[len(finite) // 2]
+    return 2.5 * median if finite[-1] > 5 * median else None
+
+
 def cost_with_ci(summary: dict[str, dict[str, Any]], optimum: float | None, path: Path) -> Path:
     """Average cost per period of each policy (cheapest on top) with 95% CI bars and the optimum."""
     names = list(summary)[::-1]
@@ -45,8 +58,12 @@ def cost_with_ci(summary: dict[str, dict[str, Any]], optimum: float | None, path
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("average cost per period (95% CI over episodes)")
     ax.set_title("Cost per policy")
-    low = min(c - e for c, e in zip(costs, errs))
-    ax.set_xlim(left=max(0.0, low - 0.15 * (max(costs) - low + 1e-9) - 0.5))
+    top = _clip_limit(costs)
+    if top is not None:
+        ax.set_xlim(0, top)
+        for y, c in enumerate(costs):
+            if c > top:
+                ax.text(top * 0.98, y, f"{c:,.1f} →", va="center", ha="right", color="white", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
@@ -62,6 +79,12 @@ def cost_breakdown(summary: dict[str, dict[str, Any]], path: Path) -> Path:
             continue
         ax.bar(names, values, bottom=bottom, label=label, color=colour)
         bottom = [b + v for b, v in zip(bottom, values)]
+    top = _clip_limit(bottom)
+    if top is not None:
+        ax.set_ylim(0, top)
+        for x, total in enumerate(bottom):
+            if total > top:
+                ax.text(x, top * 0.97, f"{total:,.1f} ↑", ha="center", va="top", color="white", fontsize=8)
     ax.set_ylabel("cost per period")
     ax.set_title("Cost breakdown")
     ax.legend(fontsize=8)
@@ -99,15 +122,26 @@ def trajectories(traces: dict[str, pd.DataFrame], path: Path) -> Path:
     return _save(fig, path)
 
 
-def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
-    """Learning curves of trained agents: the recorded metric against training env steps."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    for name, frame in curves.items():
+def learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None, path: Path) -> Path:
+    """Learning curve of each trained agent (one panel each, own scale): the training-time evaluation
+    metric against training env steps, with the DP optimum for reference."""
+    names = list(curves)
+    cols = min(len(names), 2)
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        frame = curves[name]
         metric = str(frame["metric"].iloc[0]) if "metric" in frame and len(frame) else "value"
-        ax.plot(frame["step"], frame["value"], marker=".", label=f"{name} ({metric})")
-    ax.set_xlabel("training environment steps")
-    ax.set_ylabel("metric (see legend)")
-    ax.set_title("Learning curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        ax.plot(frame["step"], frame["value"], marker=".", color="#4C72B0")
+        if optimum is not None:
+            ax.axhline(optimum, color="#C44E52", ls="--", lw=1.0, label=f"DP optimum {optimum:.3f}")
+            ax.legend(fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("training env steps", fontsize=8)
+        ax.set_ylabel(metric, fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.suptitle("Learning curves")
+    fig.tight_layout()
     return _save(fig, path)

@@ -21,7 +21,7 @@ from stocklab.envs.config import EnvConfig
 from stocklab.envs.errors import ConfigError, StocklabError
 from stocklab.envs.policy import Policy
 from stocklab.envs.seeding import episode_seeds
-from stocklab.experiments.config import ExperimentConfig, PolicyConfig
+from stocklab.experiments.config import AGENT_KINDS, ExperimentConfig, PolicyConfig
 from stocklab.experiments.results import read_pickle
 
 Progress = Callable[[float, float | None], None]
@@ -228,7 +228,7 @@ _BUILDERS: dict[str, Builder] = {}
 def builder(kind: str) -> Builder:
     """The builder of a policy kind (agents' builders are imported on first use)."""
     if not _BUILDERS:
-        from stocklab.experiments.agent_builders import SB3Builder, TabularBuilder
+        from stocklab.experiments.agent_builders import AgentBuilder
 
         classic = ClassicBuilder()
         _BUILDERS.update(
@@ -237,8 +237,7 @@ def builder(kind: str) -> Builder:
             )
         )
         _BUILDERS["optimal"] = OptimalBuilder()
-        _BUILDERS.update(dict.fromkeys(("q_learning", "sarsa"), TabularBuilder()))
-        _BUILDERS.update(dict.fromkeys(("ppo", "a2c", "dqn"), SB3Builder()))
+        _BUILDERS.update(dict.fromkeys(AGENT_KINDS, AgentBuilder()))
     return _BUILDERS[kind]
 
 

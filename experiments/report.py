@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,12 @@ Block = tuple[
     str, Any
 ]  # ("h2", text) | ("p", text) | ("table", (head, rows)) | ("img", (path, alt)) | ("code", text)
 
-CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1280px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}h1{border-bottom:2px solid #4C72B0;padding-bottom:.2em}
-h2{margin-top:1.6em;color:#2c4a7c}table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eef2f8}
-td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#fafbfd}
+h2{margin-top:1.6em;color:#2c4a7c}table{border-collapse:collapse;margin:.8em 0;font-size:.85em}
+.scroll{overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#eef2f8}
+td.num,th.num{text-align:right;white-space:nowrap}tr:nth-child(even){background:#fafbfd}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}pre{background:#f5f5f5;padding:.8em;overflow:auto;font-size:.85em}
 .note{color:#555;font-size:.9em}"""
 
@@ -108,8 +110,7 @@ def _run_blocks(root: Path, manifest: dict[str, Any], config_text: str) -> list[
         ],  # fmt: skip
         ["command", " ".join(manifest.get("command") or []) or "–"],
     ]
-    return [("h2", "What was run"), ("table", (["", ""], rows)), ("p", "Config as run (`config.yaml`):"),
-            ("code", config_text)]  # fmt: skip
+    return [("h2", "What was run"), ("table", (["", ""], rows))]
 
 
 def _kpi_blocks(summary: dict[str, Any], root: Path) -> list[Block]:
@@ -187,7 +188,13 @@ def _plot_blocks(root: Path, summary: dict[str, Any]) -> list[Block]:
             curves[n] = pd.read_csv(path)
     if curves:
         blocks.append(
-            ("img", (plots.learning_curves(curves, pdir / "learning_curves.png"), "learning curves"))
+            (
+                "img",
+                (
+                    plots.learning_curves(curves, summary["optimum"]["cost"], pdir / "learning_curves.png"),
+                    "learning curves",
+                ),
+            )
         )
     return blocks
 
@@ -217,11 +224,13 @@ def to_markdown(title: str, blocks: list[Block], root: Path) -> str:
 
 def _inline_md(text: str) -> str:
     """Escape text for HTML, keeping *emphasis* and `code` of the Markdown paragraphs."""
-    import re
-
     t = html.escape(text)
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
     return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", t)
+
+
+#: Table cells that are figures ("6.093", "1.2 ± 0.3", "35.08 (exact)", "–") are right-aligned.
+_NUMERIC = re.compile(r"^(–|-?[\d.,]+( ± [\d.]+)?( \((exact|simulated)\))?)$")
 
 
 def to_html(title: str, blocks: list[Block]) -> str:
@@ -241,12 +250,20 @@ def to_html(title: str, blocks: list[Block]) -> str:
             out.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
         elif kind == "table":
             head, rows = body
-            out.append("<table>")
+            out.append('<div class="scroll"><table>')
+            numeric = [bool(rows) and all(_NUMERIC.match(str(r[i])) for r in rows) for i in range(len(head))]
+            cls = [' class="num"' if n else "" for n in numeric]
             if any(head):
-                out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>")
+                out.append(
+                    "<tr>"
+                    + "".join(f"<th{c}>{html.escape(str(h))}</th>" for c, h in zip(cls, head))
+                    + "</tr>"
+                )
             for r in rows:
-                out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>")
-            out.append("</table>")
+                out.append(
+                    "<tr>" + "".join(f"<td{c}>{html.escape(str(v))}</td>" for c, v in zip(cls, r)) + "</tr>"
+                )
+            out.append("</table></div>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -264,7 +281,9 @@ def rebuild(root: Path) -> Path:
     )
     write_csv(root / "summary.csv", _summary_frame(summary))
     blocks = (_run_blocks(root, manifest, config_text) + _kpi_blocks(summary, root) + _policy_blocks(summary, root)
-              + _plot_blocks(root, summary) + _forecast_blocks(summary))  # fmt: skip
+              + _plot_blocks(root, summary) + _forecast_blocks(summary)
+              + [("h2", "Config as run"), ("p", "`config.yaml` (overrides applied; loadable with `stocklab run`):"),
+                 ("code", config_text)])  # fmt: skip
     title = f"stocklab report: {name}"
     write_text(root / "report.md", to_markdown(title, blocks, root))
     write_text(root / "report.html", to_html(title, blocks))
