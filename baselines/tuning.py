@@ -102,6 +102,13 @@ def tune(
     closed = _closed_form(config, kind)
     if closed is not None:
         return closed
+    horizon = config.demand.horizon
+    if horizon is not None and warmup >= horizon:
+        # A replayed history that stops would end every episode inside the warm-up and score nothing.
+        raise ConfigError(
+            f"tune: warmup (={warmup}) must be shorter than the {horizon} periods of the replayed demand "
+            "(env.demand.at_end: stop); lower the warm-up or replay with at_end: cycle"
+        )
     return _search(
         config, kind, episodes=episodes, periods=periods, warmup=warmup, seed=seed, progress=progress
     )

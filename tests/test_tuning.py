@@ -237,3 +237,12 @@ def test_docstring_examples_of_the_formulas():
     from stocklab.baselines import theory
 
     assert doctest.testmod(theory).failed == 0
+
+
+def test_tuning_refuses_a_warmup_longer_than_a_stopping_replay():
+    from stocklab.baselines.tuning import tune
+    from stocklab.envs import ConfigError, parse_env_config
+
+    cfg = parse_env_config({"demand": {"dist": "replay", "values": [3, 4, 5] * 20, "at_end": "stop"}})
+    with pytest.raises(ConfigError, match=r"warmup \(=100\) must be shorter than the 60 periods"):
+        tune(cfg, "base_stock", warmup=100)
