@@ -194,7 +194,8 @@ class SB3Agent:
         keeper = None
         if eval_freq:
             keeper = _keep_best_callback(self)
-            stop = StopTrainingOnNoModelImprovement(patience, verbose=0) if patience else None
+            # SB3 stops when more than max_no_improvement_evals scores in a row do not improve
+            stop = StopTrainingOnNoModelImprovement(patience - 1, verbose=0) if patience else None
             callbacks.append(
                 _fixed_seed_eval(self, eval_freq, eval_episodes, eval_periods, eval_seed, keeper, stop)
             )

@@ -53,6 +53,7 @@ class TabularHyperparams(StrictModel):
     gamma: float = Field(default=0.99, gt=0.0, le=1.0)
     alpha_exponent: float = Field(default=0.7, gt=0.5, le=1.0)
     rho_learning_rate: float = Field(default=0.01, gt=0.0, le=1.0)
+    rho_update: Literal["greedy", "td"] = "greedy"
     q_init: float = 0.0
     epsilon: EpsilonSchedule = Field(default_factory=EpsilonSchedule)
     discretizer: DiscretizerConfig = Field(default_factory=DiscretizerConfig)
@@ -185,7 +186,18 @@ class TabularAgent(Policy):
             if row[a] == best:
                 rho[0] += beta * (r - rho[0] + max(row2) - best)
 
-        return discounted if self.hp.criterion == "discounted" else average
+        def differential(s: int, a: int, r: float, s2: int, a2: int) -> None:
+            cnt = counts[s]
+            n = cnt[a] + 1
+            cnt[a] = n
+            row = q[s]
+            delta = r - rho[0] + target(q[s2], a2) - row[a]
+            row[a] += (alphas[n] if n < n_alpha else n**-omega) * delta
+            rho[0] += beta * delta
+
+        if self.hp.criterion == "discounted":
+            return discounted
+        return average if self.hp.rho_update == "greedy" else differential
 
     def episode_seed(self, k: int) -> int:
         """Seed of training episode ``k`` (child (1, k) of the agent's SeedSequence)."""

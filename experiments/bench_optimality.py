@@ -71,12 +71,14 @@ def run_optimality(
     instances: list[str] | None = None,
     seed: int = 0,
     progress_bar: bool = False,
+    throughput_steps: int = 100_000,
 ) -> list[dict[str, Any]]:
     """Train every agent on every instance and score it exactly; one record per (agent, instance).
 
     Tabular agents train ``steps`` env steps; SB3 agents (``ppo``, ``a2c``, ``dqn``) train for
     ``ppo_minutes`` minutes of wall time. Records: agent, instance, optimal_cost, cost (money per
-    period), gap_pct, steps, seconds, plus throughput figures for tabular agents.
+    period), gap_pct, steps, seconds, plus throughput figures for tabular agents (measured on one
+    episode of ``throughput_steps`` periods after training).
     """
     for name in agents:
         if name not in AGENTS and name not in ("a2c", "dqn"):
@@ -108,6 +110,6 @@ def run_optimality(
                 "gap_pct": 100.0 * (cost / optimal - 1.0), "steps": result.steps, "seconds": result.seconds,
             }  # fmt: skip
             if tabular:
-                record.update(tabular_throughput(result.agent))
+                record.update(tabular_throughput(result.agent, throughput_steps))
             records.append(record)
     return records

@@ -68,6 +68,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         ppo_minutes: Annotated[float, typer.Option(min=0.01, help="Wall minutes of SB3 training.")] = 20.0,
         instances: Annotated[str, typer.Option(help="Comma-separated instances: L1, L2.")] = "L1,L2",
         seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+        throughput_steps: Annotated[
+            int, typer.Option(min=1000, help="Periods of the tabular throughput measurement.")
+        ] = 100_000,
         progress: Annotated[bool, typer.Option(help="Progress bars (only on a terminal).")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
@@ -83,6 +86,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             records = run_optimality(
                 [a.strip() for a in agents.split(",") if a.strip()], steps=steps, ppo_minutes=ppo_minutes,
                 instances=[i.strip() for i in instances.split(",") if i.strip()], seed=seed, progress_bar=progress,
+                throughput_steps=throughput_steps,
             )  # fmt: skip
         except StocklabError as exc:
             _fail(exc)
