@@ -340,8 +340,10 @@ def check_scope(config: EnvConfig, tol: float) -> np.ndarray:
         field_name = "holding" if c.holding <= 0 else "shortage"
         raise ConfigError(f"env.costs.{field_name}: the exact DP needs holding > 0 and shortage > 0 "
                           f"(got {getattr(c, field_name)}); otherwise the best stock is unbounded or zero")  # fmt: skip
-    if not 0 < tol < 0.01:
-        raise ConfigError(f"DP tol (={tol}) must be in (0, 0.01)")
+    if not 0 < tol <= 0.1:
+        raise ConfigError(
+            f"DP tol (={tol}): the demand tail mass folded into the top value must be in (0, 0.1]"
+        )
     return np.asarray(pmf, dtype=float)
 
 
