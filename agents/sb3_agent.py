@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import inspect
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,25 +46,52 @@ from stocklab.envs.registration import make_inventory_env
 RESERVED = ("env", "seed", "tensorboard_log", "verbose", "device", "_init_setup_model")
 
 
-def linear_schedule(start: float) -> Any:
-    """SB3 schedule: ``start`` x progress_remaining (from ``start`` at the first step to 0 at the end)."""
+class WallClock:
+    """Fraction of a wall-time budget left (1.0 when no budget is running).
+
+    Linear schedules take min(SB3's progress remaining, this fraction), so a time-limited run (``max_seconds``)
+    still anneals its learning rate to 0 at the end of its budget.
+    """
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._limit = 0.0
+
+    def start(self, seconds: float) -> None:
+        self._start, self._limit = time.perf_counter(), seconds
+
+    def stop(self) -> None:
+        self._start = None
+
+    def remaining(self) -> float:
+        if self._start is None:
+            return 1.0
+        return max(0.0, 1.0 - (time.perf_counter() - self._start) / self._limit)
+
+
+def linear_schedule(start: float, clock: WallClock | None = None) -> Any:
+    """SB3 schedule: ``start`` x progress remaining (from ``start`` at the first step to 0 at the end)."""
 
     def schedule(progress_remaining: float) -> float:
+        if clock is not None:
+            progress_remaining = min(progress_remaining, clock.remaining())
         return progress_remaining * start
 
     return schedule
 
 
-def _schedule(key: str, value: Any) -> Any:
+def _schedule(key: str, value: Any, clock: WallClock | None) -> Any:
     if isinstance(value, str) and value.startswith("lin_"):
         try:
-            return linear_schedule(float(value[4:]))
+            return linear_schedule(float(value[4:]), clock)
         except ValueError:
             raise PolicyError(f"hyperparams.{key}: {value!r} is not lin_<number>") from None
     return value
 
 
-def algorithm_kwargs(algo: type, hyperparams: dict[str, Any]) -> dict[str, Any]:
+def algorithm_kwargs(
+    algo: type, hyperparams: dict[str, Any], clock: WallClock | None = None
+) -> dict[str, Any]:
     """Constructor keyword arguments of ``algo`` from the hyper-parameters (wrapper keys removed)."""
     accepted = set(inspect.signature(algo.__init__).parameters) - {"self", "policy", *RESERVED}
     out: dict[str, Any] = {}
@@ -76,7 +104,9 @@ def algorithm_kwargs(algo: type, hyperparams: dict[str, Any]) -> dict[str, Any]:
                 f"hyperparams.{key}: not a parameter of {algo.__name__}.{did_you_mean(key, accepted)} "
                 f"Allowed: {allowed}"
             )
-        out[key] = policy_kwargs_from_config(value) if key == "policy_kwargs" else _schedule(key, value)
+        out[key] = (
+            policy_kwargs_from_config(value) if key == "policy_kwargs" else _schedule(key, value, clock)
+        )
     return out
 
 
@@ -108,7 +138,8 @@ class SB3Agent:
         self.seed = int(seed)
         self.hyperparams = dict(hyperparams or {})
         cls = algorithm_class(self.algo)
-        kwargs = algorithm_kwargs(cls, self.hyperparams)
+        self.clock = WallClock()
+        kwargs = algorithm_kwargs(cls, self.hyperparams, self.clock)
         hp = self.hyperparams
         self.n_envs = int(hp.get("n_envs", 1))
         if self.n_envs < 1:
@@ -200,7 +231,7 @@ class SB3Agent:
                 _fixed_seed_eval(self, eval_freq, eval_episodes, eval_periods, eval_seed, keeper, stop)
             )
         if max_seconds is not None:
-            callbacks.append(_time_limit_callback(max_seconds))
+            callbacks.append(_time_limit_callback(max_seconds, self.clock))
         if checkpoint_freq:
             if checkpoint_dir is None:
                 raise PolicyError("train.checkpoint_freq needs a checkpoint directory")
@@ -356,22 +387,24 @@ def _fixed_seed_eval(
     )  # fmt: skip
 
 
-def _time_limit_callback(max_seconds: float) -> Any:
-    import time
-
+def _time_limit_callback(max_seconds: float, clock: WallClock) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
     if max_seconds <= 0:
         raise PolicyError(f"max_seconds (={max_seconds}) must be > 0")
 
     class TimeLimit(BaseCallback):
-        """Stops training once ``max_seconds`` of wall time have passed."""
+        """Stops training once ``max_seconds`` of wall time have passed; meanwhile ``lin_`` schedules
+        follow the wall clock too (see :class:`WallClock`)."""
 
         def _on_training_start(self) -> None:
-            self.start = time.perf_counter()
+            clock.start(max_seconds)
 
         def _on_step(self) -> bool:
-            return time.perf_counter() - self.start < max_seconds
+            return clock.remaining() > 0.0
+
+        def _on_training_end(self) -> None:
+            clock.stop()
 
     return TimeLimit()
 

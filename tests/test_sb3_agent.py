@@ -4,12 +4,13 @@ algorithms by name, VecNormalize applied at inference."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 
 from stocklab.agents.factory import load_policy, save_policy, train_agent
-from stocklab.agents.sb3_agent import SB3Agent
+from stocklab.agents.sb3_agent import SB3Agent, WallClock, linear_schedule
 from stocklab.agents.sb3_policy import SB3Policy
 from stocklab.envs import PolicyError, parse_env_config
 from stocklab.envs.rollout import episode_costs
@@ -117,6 +118,17 @@ def test_time_limit_and_early_stopping() -> None:
     assert len(agent.evaluations) == 3  # equal scores: no improvement twice after the first
     agent.learn(100_000, max_seconds=0.5)
     assert agent.num_timesteps < 100_000
+
+
+def test_linear_schedules_follow_the_wall_clock_under_a_time_limit() -> None:
+    clock = WallClock()
+    schedule = linear_schedule(1e-3, clock)
+    assert schedule(0.4) == pytest.approx(4e-4)  # no budget running: SB3's progress alone
+    clock._start, clock._limit = time.perf_counter() - 30.0, 40.0  # 30 of 40 s used: 1/4 left
+    assert schedule(1.0) == pytest.approx(2.5e-4, rel=1e-3)
+    assert schedule(0.1) == pytest.approx(1e-4)  # the step budget is the tighter one
+    clock.stop()
+    assert schedule(1.0) == 1e-3
 
 
 @pytest.mark.parametrize("algo", ["a2c", "dqn"])
