@@ -23,10 +23,16 @@ from __future__ import annotations
 import copy
 import inspect
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from stocklab.agents.sb3_callbacks import (
+    WallClock,
+    checkpoint_callback,
+    fixed_seed_eval,
+    keep_best_callback,
+    time_limit_callback,
+)
 from stocklab.agents.sb3_policy import (
     MODEL_FILE,
     VECNORM_PKL,
@@ -44,29 +50,6 @@ from stocklab.envs.registration import make_inventory_env
 
 #: Constructor arguments set by the agent itself, not by hyper-parameters.
 RESERVED = ("env", "seed", "tensorboard_log", "verbose", "device", "_init_setup_model")
-
-
-class WallClock:
-    """Fraction of a wall-time budget left (1.0 when no budget is running).
-
-    Linear schedules take min(SB3's progress remaining, this fraction), so a time-limited run (``max_seconds``)
-    still anneals its learning rate to 0 at the end of its budget.
-    """
-
-    def __init__(self) -> None:
-        self._start: float | None = None
-        self._limit = 0.0
-
-    def start(self, seconds: float) -> None:
-        self._start, self._limit = time.perf_counter(), seconds
-
-    def stop(self) -> None:
-        self._start = None
-
-    def remaining(self) -> float:
-        if self._start is None:
-            return 1.0
-        return max(0.0, 1.0 - (time.perf_counter() - self._start) / self._limit)
 
 
 def linear_schedule(start: float, clock: WallClock | None = None) -> Any:
@@ -224,18 +207,18 @@ class SB3Agent:
         callbacks = list(callback) if isinstance(callback, list | tuple) else [callback] if callback else []
         keeper = None
         if eval_freq:
-            keeper = _keep_best_callback(self)
+            keeper = keep_best_callback(self)
             # SB3 stops when more than max_no_improvement_evals scores in a row do not improve
             stop = StopTrainingOnNoModelImprovement(patience - 1, verbose=0) if patience else None
             callbacks.append(
-                _fixed_seed_eval(self, eval_freq, eval_episodes, eval_periods, eval_seed, keeper, stop)
+                fixed_seed_eval(self, eval_freq, eval_episodes, eval_periods, eval_seed, keeper, stop)
             )
         if max_seconds is not None:
-            callbacks.append(_time_limit_callback(max_seconds, self.clock))
+            callbacks.append(time_limit_callback(max_seconds, self.clock))
         if checkpoint_freq:
             if checkpoint_dir is None:
                 raise PolicyError("train.checkpoint_freq needs a checkpoint directory")
-            callbacks.append(_checkpoint_callback(self, checkpoint_freq, Path(checkpoint_dir)))
+            callbacks.append(checkpoint_callback(self, checkpoint_freq, Path(checkpoint_dir)))
         self.model.learn(
             total_timesteps, callback=callbacks or None, progress_bar=progress_bar and sys.stderr.isatty(),
             reset_num_timesteps=reset_num_timesteps, tb_log_name=self.algo,
@@ -340,87 +323,3 @@ class SB3Agent:
     def close(self) -> None:
         """Close the vectorised envs (ends SubprocVecEnv workers)."""
         self.venv.close()
-
-
-# ------------------------------------------------------------------------------ callbacks (SB3 API)
-def _keep_best_callback(agent: SB3Agent) -> Any:
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class KeepBest(BaseCallback):
-        """Run by EvalCallback on a new best score: remembers the network and statistics."""
-
-        best: Any = None
-
-        def _on_step(self) -> bool:
-            self.best = agent._snapshot()
-            return True
-
-    return KeepBest()
-
-
-def _fixed_seed_eval(
-    agent: SB3Agent, eval_freq: int, episodes: int, periods: int, seed: int, keeper: Any, stop: Any
-) -> Any:
-    """SB3's EvalCallback, re-seeded before every evaluation so that all see the same demand."""
-    from stable_baselines3.common.callbacks import EvalCallback
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-
-    config = agent.env_config.model_copy(update={"periods": periods})
-    eval_env: Any = DummyVecEnv([lambda: Monitor(make_inventory_env(config=config))])
-    if agent._norm_kwargs is not None:
-        eval_env = VecNormalize(eval_env, training=False, norm_reward=False, **agent._norm_kwargs)
-
-    class FixedSeedEval(EvalCallback):
-        def _on_step(self) -> bool:
-            due = self.eval_freq > 0 and self.n_calls % self.eval_freq == 0
-            if due:
-                self.eval_env.seed(seed)
-            go = super()._on_step()
-            if due:
-                agent.evaluations.append((self.num_timesteps, -float(self.last_mean_reward) / periods))
-            return go
-
-    return FixedSeedEval(
-        eval_env, callback_on_new_best=keeper, callback_after_eval=stop, n_eval_episodes=episodes,
-        eval_freq=max(eval_freq // agent.n_envs, 1), deterministic=True, verbose=0, warn=False,
-    )  # fmt: skip
-
-
-def _time_limit_callback(max_seconds: float, clock: WallClock) -> Any:
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    if max_seconds <= 0:
-        raise PolicyError(f"max_seconds (={max_seconds}) must be > 0")
-
-    class TimeLimit(BaseCallback):
-        """Stops training once ``max_seconds`` of wall time have passed; meanwhile ``lin_`` schedules
-        follow the wall clock too (see :class:`WallClock`)."""
-
-        def _on_training_start(self) -> None:
-            clock.start(max_seconds)
-
-        def _on_step(self) -> bool:
-            return clock.remaining() > 0.0
-
-        def _on_training_end(self) -> None:
-            clock.stop()
-
-    return TimeLimit()
-
-
-def _checkpoint_callback(agent: SB3Agent, freq: int, directory: Path) -> Any:
-    from stable_baselines3.common.callbacks import CheckpointCallback
-
-    class AgentCheckpoint(CheckpointCallback):
-        """SB3's CheckpointCallback writing a whole agent directory (resumable with SB3Agent.load)."""
-
-        saved: list[Path]
-
-        def _on_step(self) -> bool:
-            if self.n_calls % self.save_freq == 0:
-                out = agent.save(directory / f"{self.name_prefix}_{self.num_timesteps}_steps")
-                self.saved = [*getattr(self, "saved", []), out]
-            return True
-
-    return AgentCheckpoint(max(freq // agent.n_envs, 1), str(directory), name_prefix=agent.algo)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from stocklab.agents.factory import load_policy, save_policy, train_agent
-from stocklab.agents.sb3_agent import SB3Agent, WallClock, linear_schedule
+from stocklab.agents.sb3_agent import SB3Agent, linear_schedule
+from stocklab.agents.sb3_callbacks import WallClock
 from stocklab.agents.sb3_policy import SB3Policy
 from stocklab.envs import PolicyError, parse_env_config
 from stocklab.envs.rollout import episode_costs
