@@ -77,11 +77,12 @@ def _stationary(q: sp.csr_matrix, direct_max: int = 500, max_iter: int = 20_000)
             pi = 0.1 * pi + 0.9 * step
             if resid < 1e-13:
                 return pi / pi.sum()
-    # pi_0 = 1; the other balance equations: pi_r (I - Q_rr) = Q_0r, i.e. (I - Q_rr)^T pi_r = Q_0r^T
-    a = (sp.identity(n - 1, format="csr") - q[1:, 1:]).T.tocsc()
-    rhs = np.asarray(q[0, 1:].todense()).ravel()
-    pi = np.concatenate([[1.0], splu(a).solve(rhs)])
-    pi = np.maximum(pi, 0.0)
+    # pi (I - P) = 0 with one (redundant) balance equation replaced by sum(pi) = 1; unlike fixing
+    # pi_0 = 1 this stays well conditioned when state 0 is rare.
+    a = sp.vstack([(sp.identity(n, format="csr") - q).T.tocsr()[1:], sp.csr_matrix(np.ones((1, n)))]).tocsc()
+    rhs = np.zeros(n)
+    rhs[-1] = 1.0
+    pi = np.maximum(splu(a).solve(rhs), 0.0)
     return pi / pi.sum()
 
 

@@ -18,16 +18,16 @@ demand, plus K [q > 0] + c q for the order.
 ``config.demand.pmf(tol)``). Orders are restricted to keep the inventory position after ordering
 z = x + sum(pipeline) + q at most ``max_position`` U; the states are those with position in
 [``min_position``, U]. The default U is the base-stock level S̄ of the backorder system, the
-p/(p + h) fractile of the demand over L + 1 periods (Zipkin 2000, *Foundations of Inventory
-Management*, §6.2), and with K > 0 the largest z with G(z) <= G(S̄) + K, G the expected cost of the
+p/(p + h) fractile of the demand over L + 1 periods (the newsvendor solution for the period an order
+placed now is consumed), and with K > 0 the largest z with G(z) <= G(S̄) + K, G the expected cost of the
 period in which an order placed now is consumed. Why that is safe:
 
 * backorders, K = 0: the base-stock level S̄ is optimal (from position >= S̄ - d_top it orders at
   most d_top units);
 * backorders, K > 0: the optimal (s, S) policy has G(s) >= g*, G(S) <= g* and g* <= G(S̄) + K
   (Zheng & Federgruen 1991, Operations Research 39(4)), so s + 1 and S lie in [lo, U];
-* lost sales, K = 0: the optimal position after ordering never exceeds S̄ (Morton 1969, Management
-  Science 16(1); Zipkin 2008, Operations Research 56(5), §2). A unit cost c only lowers the
+* lost sales, K = 0: the optimal position after ordering never exceeds S̄ (Morton 1969, SIAM Review
+  11(4); Zipkin 2008, Operations Research 56(5)). A unit cost c only lowers the
   effective penalty p - c, so S̄ computed with p stays an upper bound.
 
 These hold when orders are not otherwise limited (``max_order`` >= U - ``min_position``, no

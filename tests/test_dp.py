@@ -281,9 +281,22 @@ def test_exact_base_stock_cost_within_simulation_ci(mode: str, lead: int) -> Non
     assert abs(costs.mean() - exact) <= half, (costs.mean(), half, exact)
 
 
-def test_optimal_policy_cost_within_simulation_ci() -> None:
-    cfg = env(lead_time=2, costs={"holding": 1, "shortage": 9})
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {
+            "capacity": 12,
+            "costs": {"holding": 1, "shortage": 9, "fixed_order": 4},
+            "unmet_demand": "backorder",
+        },
+    ],
+)
+def test_optimal_policy_cost_within_simulation_ci(extra: dict) -> None:
+    cfg = env(**({"lead_time": 2, "costs": {"holding": 1, "shortage": 9}} | extra))
     sol = solve_optimal(DPInstance.from_config(cfg))
+    lo, hi = sol.cost_bounds
+    assert lo - 1e-9 <= sol.cost <= hi + 1e-9
     costs = episode_costs(cfg, sol.policy.act, episode_seeds(11, 10), periods=5000, warmup=100)
     half = stats.t.ppf(0.975, len(costs) - 1) * costs.std(ddof=1) / np.sqrt(len(costs))
     assert abs(costs.mean() - sol.cost) <= half, (costs.mean(), half, sol.cost)
