@@ -42,7 +42,7 @@ class AgentBuilder(Builder):
 
     pickles = False
 
-    def check(self, env: EnvConfig, spec: PolicyConfig) -> None:
+    def check(self, env: EnvConfig, spec: PolicyConfig, deep: bool = False) -> None:
         if spec.train.steps is None:
             raise ConfigError(f"{spec.kind} needs train.steps (environment steps of training), e.g. 100000")
         tabular = module_attr("stocklab.agents.tabular", "TABULAR_AGENTS", spec.kind)
@@ -50,6 +50,8 @@ class AgentBuilder(Builder):
         if spec.kind in tabular:
             tabular[spec.kind](env, spec.hyperparams, seed=0)  # validates hyperparams and the discretiser
             return
+        if not deep:
+            return  # the SB3 checks import torch: `stocklab run` runs them before any work
         algo = module_attr("stocklab.agents.sb3_policy", "algorithm_class", spec.kind)(spec.kind)
         module_attr("stocklab.agents.sb3_agent", "algorithm_kwargs", spec.kind)(algo, spec.hyperparams)
 

@@ -74,8 +74,9 @@ class Built:
 class Builder:
     """Interface of a policy builder."""
 
-    def check(self, env: EnvConfig, spec: PolicyConfig) -> None:
-        """Raise StocklabError when the entry cannot be built for this env (before any work)."""
+    def check(self, env: EnvConfig, spec: PolicyConfig, deep: bool = False) -> None:
+        """Raise StocklabError when the entry cannot be built for this env (before any work); ``deep``
+        also runs checks that import heavy libraries (torch), which ``stocklab run`` does first."""
 
     def build(self, ctx: BuildContext) -> Built:
         """Train, tune or solve; save artefacts under ``ctx.workdir``."""
@@ -127,7 +128,7 @@ class ClassicBuilder(Builder):
 
     pickles = False
 
-    def check(self, env: EnvConfig, spec: PolicyConfig) -> None:
+    def check(self, env: EnvConfig, spec: PolicyConfig, deep: bool = False) -> None:
         classic = _module("stocklab.baselines.classic", spec.kind)
         if spec.params or spec.kind in UNTUNED:
             _attr(classic, "build_policy", spec.kind)(spec.kind, env, spec.params)
@@ -206,7 +207,7 @@ def exact_cost(env: EnvConfig, policy: Policy) -> float | None:
 class OptimalBuilder(Builder):
     """The exact DP optimum (``baselines.dp``), solved once per run and shared with the gap figures."""
 
-    def check(self, env: EnvConfig, spec: PolicyConfig) -> None:
+    def check(self, env: EnvConfig, spec: PolicyConfig, deep: bool = False) -> None:
         if spec.params:
             raise ConfigError(f"optimal takes no params (got {spec.params!r})")
         _attr(_module("stocklab.baselines.dp", spec.kind), "solve_optimal", spec.kind)
@@ -241,11 +242,12 @@ def builder(kind: str) -> Builder:
     return _BUILDERS[kind]
 
 
-def check_policies(cfg: ExperimentConfig) -> None:
-    """Check every policy entry against its kind and the env; ConfigError names ``policies[i]``."""
+def check_policies(cfg: ExperimentConfig, deep: bool = False) -> None:
+    """Check every policy entry against its kind and the env; ConfigError names ``policies[i]``.
+    ``deep`` adds the checks that import torch (SB3 hyper-parameters)."""
     for i, spec in enumerate(cfg.policies):
         try:
-            builder(spec.kind).check(cfg.env, spec)
+            builder(spec.kind).check(cfg.env, spec, deep)
         except StocklabError as exc:
             where = f"policies[{i}] ({spec.name})"
             if spec.params and spec.kind != "optimal":

@@ -74,12 +74,13 @@ def train_seed(cfg: ExperimentConfig, name: str) -> int:
 
 def make_plan(cfg: ExperimentConfig) -> Plan:
     """Seeds and unit hashes of an experiment (pure: the same config gives the same plan)."""
-    from stocklab.experiments.policies import dp_instance
+    from stocklab.experiments.policies import check_policies, dp_instance
 
     if not cfg.policies:
         raise ConfigError(
             "policies: a run needs at least one policy, e.g. {name: base_stock, kind: base_stock}"
         )
+    check_policies(cfg, deep=True)  # the checks that import torch, before any work
     env, ev = _dump(cfg.env), cfg.evaluation
     code = versions().get("stocklab")
     eval_seeds = episode_seeds(ev.seed, ev.episodes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -29,6 +30,13 @@ CONFIG = {
         {"name": "bs", "kind": "base_stock", "train": {"episodes": 2, "periods": 100}},
         {"name": "ss", "kind": "ss", "params": {"s": 12, "S": 20}},
         {"name": "const", "kind": "constant", "params": {"quantity": 5}},
+        {"name": "q", "kind": "q_learning", "train": {"steps": 3000, "episodes": 1, "periods": 100}},
+        {
+            "name": "ppo",
+            "kind": "ppo",
+            "train": {"steps": 256, "episodes": 1, "periods": 50},
+            "hyperparams": {"n_steps": 128, "batch_size": 64, "n_epochs": 2},
+        },
     ],
     "evaluation": {"episodes": 4, "periods": 150, "warmup": 10, "seed": 7, "trace_periods": 20},
 }
@@ -47,11 +55,12 @@ def first(tmp_path_factory):
 def test_files_and_schema(first):
     for name in ("config.yaml", "config.resolved.yaml", "manifest.json", "episodes.csv", "summary.json",
                  "summary.csv", "report.md", "report.html", "plots/cost.png", "plots/cost_breakdown.png",
-                 "plots/trajectories.png", "policies/bs/record.json", "traces/ss.csv"):  # fmt: skip
+                 "plots/trajectories.png", "plots/learning_curves.png", "policies/bs/record.json", "traces/ss.csv",
+                 "policies/q/policy/table.npz", "policies/ppo/policy/model.zip", "policies/q/learning_curve.csv"):  # fmt: skip
         assert (first / name).is_file(), name
     episodes = pd.read_csv(first / "episodes.csv")
     assert list(episodes.columns) == list(EPISODE_COLUMNS)
-    assert len(episodes) == 3 * 4 and set(episodes["periods"]) == {150}
+    assert len(episodes) == 5 * 4 and set(episodes["periods"]) == {150}
     manifest = json.loads((first / "manifest.json").read_text())
     for key in (
         "config_hash",
@@ -118,16 +127,16 @@ def test_rerun_skips_finished_units_and_extends_episodes(tmp_path, monkeypatch):
     more = yaml.safe_load(yaml.safe_dump(CONFIG))
     more["evaluation"]["episodes"] = 6
     run(tmp_path, more)
-    assert calls == {"build": 0, "eval": 3 * 2}
+    assert calls == {"build": 0, "eval": 5 * 2}
     grown = pd.read_csv(root / "episodes.csv")
-    assert len(grown) == 18
+    assert len(grown) == 5 * 6
     kept = grown[grown["episode"] < 4].to_csv(index=False, lineterminator="\n")
     assert kept == pd.read_csv(io.BytesIO(before)).to_csv(index=False, lineterminator="\n")
     # a changed parameter rebuilds and re-evaluates that policy only
     changed = yaml.safe_load(yaml.safe_dump(more))
     changed["policies"][1]["params"]["S"] = 21
     run(tmp_path, changed)
-    assert calls == {"build": 1, "eval": 3 * 2 + 6}
+    assert calls == {"build": 1, "eval": 5 * 2 + 6}
 
 
 def test_saved_config_reloads_to_the_same_experiment(first):
@@ -149,3 +158,26 @@ def test_cli_run_with_overrides(tmp_path):
     summary = json.loads(result.output)
     assert summary["episodes"] == 2 and summary["policies"]["bs"]["params"] == {"level": 18}
     assert (tmp_path / "runs" / "small" / "report.html").is_file()
+
+
+def test_shipped_configs_are_valid():
+    root = Path(__file__).resolve().parents[1] / "configs"
+    paths = sorted(root.glob("*.yaml")) + sorted((root / "zipkin").glob("*.yaml"))
+    assert {"quickstart.yaml", "backorder_ss.yaml"} <= {p.name for p in paths}
+    assert len(list((root / "zipkin").glob("lost_p*_L*.yaml"))) == 16
+    for path in paths:
+        cfg = load_config(path)
+        assert cfg.policies, path
+    quick = load_config(root / "quickstart.yaml")
+    plan = make_plan(quick)  # the deep checks (SB3 hyper-parameters) pass too
+    assert plan.exact  # the demo reports exact gaps to the DP optimum
+    assert {p.kind for p in quick.policies} >= {
+        "optimal",
+        "base_stock",
+        "capped_base_stock",
+        "ss",
+        "lp",
+        "q_learning",
+        "sarsa",
+        "ppo",
+    }
