@@ -89,6 +89,12 @@ class OptimalPolicy(Policy):
     def params(self) -> dict[str, Any]:
         return {"states": int(len(self.orders)), "max_position": self.instance.max_position}
 
+    def table(self) -> dict[str, Any]:
+        """The policy as JSON-ready data: state field names, one row per state, the order (units)."""
+        names = ["on_hand" if self.instance.lost_sales else "net_inventory"]
+        names += [f"pipeline[{k}]" for k in range(self._m)]
+        return {"fields": names, "states": self.instance.states.tolist(), "orders": self.orders.tolist()}
+
     @property
     def exportable(self) -> str | None:
         return "table"

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from stocklab.envs.config import EnvConfig
+from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.errors import ConfigError
 from stocklab.envs.obs import ObsSpec
 from stocklab.envs.policy import ActionMap
@@ -83,7 +83,7 @@ class DPInstance:
 
     # ------------------------------------------------------------ building
     @classmethod
-    def from_config(cls, config: EnvConfig, tol: float = 1e-9, **bounds: Any) -> DPInstance:
+    def from_config(cls, config: EnvConfig | dict[str, Any], tol: float = 1e-9, **bounds: Any) -> DPInstance:
         """The DP of ``config``; ``tol`` is the demand tail mass folded into the largest demand.
 
         ``bounds`` may set ``max_position`` (U, units), ``min_position`` (backorders: lowest
@@ -94,6 +94,7 @@ class DPInstance:
         if unknown:
             raise ConfigError(f"DP bounds: unknown key(s) {sorted(unknown)}; allowed: max_position, "
                               "min_position, max_states")  # fmt: skip
+        config = parse_env_config(config)
         pmf = check_scope(config, tol)
         lead = int(config.lead_time.fixed)  # type: ignore[arg-type]
         lost = config.unmet_demand == "lost"

@@ -218,6 +218,33 @@ def test_evaluate_callable_policy_equals_hand_built_chain() -> None:
     )
 
 
+def test_evaluate_policy_with_two_recurrent_classes() -> None:
+    # Lost sales, L = 1, capacity 3: order 3 at x = 3 (x stays 3), 1 at x = 2, none below (x sinks
+    # to 0). From x = 2 the chain ends in {3} with probability a = P(D = 0) / (1 - P(D = 1)), else
+    # in {0}; the long-run average is a g_3 + (1 - a) g_0.
+    h, p, k, c = 1.0, 6.0, 2.0, 0.5
+    pmf = tiny_pmf()
+    cfg = env(
+        **TINY,
+        lead_time=1,
+        max_order=3,
+        costs={"holding": h, "shortage": p, "fixed_order": k, "unit_order": c},
+    )
+    on_hand = ObsSpec.for_config(cfg).index("on_hand").start
+
+    def rule(obs: np.ndarray) -> int:
+        return {3: 3, 2: 1}.get(int(obs[on_hand]), 0)
+
+    a = pmf[0] / (1 - pmf[1])
+    g3 = k + 3 * c + period_cost(3, pmf, h, p)
+    g0 = period_cost(0, pmf, h, p)
+    inst = DPInstance.from_config(cfg, tol=TINY_TOL)
+    assert evaluate_policy(inst, rule, start={"on_hand": 2}) == pytest.approx(
+        a * g3 + (1 - a) * g0, abs=1e-10
+    )
+    assert evaluate_policy(inst, rule, start={"on_hand": 3}) == pytest.approx(g3, abs=1e-10)
+
+
 def test_evaluate_optimal_policy_equals_optimum() -> None:
     for mode in ("lost", "backorder"):
         cfg = env(unmet_demand=mode, lead_time=2, costs={"holding": 1, "shortage": 9, "fixed_order": 3})
