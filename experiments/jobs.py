@@ -154,33 +154,30 @@ def run_episode(
     """One evaluation episode: ``evaluation.warmup`` + measured periods under episode ``seed``.
 
     Returns the KPI sums of the measured periods and, for ``trace_periods`` > 0, the first measured
-    periods as rows of :data:`~stocklab.experiments.results.TRACE_COLUMNS`.
+    periods as rows of :data:`~stocklab.experiments.results.TRACE_COLUMNS`. When the policy sees a
+    forecast (observation field ``forecast_mean``, entry 0 = the period about to be served), each
+    period's forecast is scored against its demand (forecast accuracy KPIs).
     """
     reset = getattr(policy, "reset", None)
     if callable(reset):
         reset()  # policies that count periods (forecast hooks) start a new episode
-    positions: list[float] = []
-    ip = policy.obs_spec.index("inventory_position").start
+    spec = policy.obs_spec
+    ip = spec.index("inventory_position").start
+    fc = spec.index("forecast_mean").start if cfg.env.observation.information == "forecast" else None
+    seen: list[tuple[float, float | None]] = []  # (inventory position, forecast) at each decision
 
     def act(obs: Any) -> int:
-        positions.append(float(obs[ip]))
+        seen.append((float(obs[ip]), None if fc is None else float(obs[fc])))
         return policy.act(obs)
 
     warmup = cfg.evaluation.warmup
     stats, trace = EpisodeStats(), []
     for t, info in enumerate(episode_infos(cfg.env, act, seed, cfg.eval_periods, warmup)):
-        stats.add(info)
+        position, forecast = seen[warmup + t]
+        stats.add(info if forecast is None else {**info, "forecast": forecast})
         if t < trace_periods:
             trace.append(
-                (
-                    t,
-                    positions[warmup + t],
-                    info["on_hand"],
-                    info["backlog"],
-                    info["order"],
-                    info["demand"],
-                    info["lost"],
-                )
+                (t, position, info["on_hand"], info["backlog"], info["order"], info["demand"], info["lost"])
             )
     return stats, trace
 

@@ -115,10 +115,11 @@ def trajectories(traces: dict[str, pd.DataFrame], path: Path) -> Path:
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 1.02))
     fig.supxlabel("period of evaluation episode 0 (after warm-up)", fontsize=9)
     fig.supylabel("units", fontsize=9)
+    fig.suptitle("Trajectories (same demand for every policy)", fontsize=10)
     fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 0.0))
     return _save(fig, path)
 
 

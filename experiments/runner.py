@@ -305,3 +305,28 @@ def run_from_file(config: Path, overrides: list[str] | None = None, opts: RunOpt
     if opts.command is None:
         opts.command = ["stocklab", *sys.argv[1:]]
     return run_experiment(cfg, opts)
+
+
+def load_run_policy(run_dir: Path, name: str) -> tuple[Any, Any]:
+    """The built policy ``name`` of a run folder (the one its evaluation used) and the env config it
+    acts in; for ``stocklab export``. DataError when the folder or the policy's build is missing."""
+    from stocklab.envs.errors import DataError, PolicyError, did_you_mean
+    from stocklab.experiments.config import load_config
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise DataError(f"{run_dir}: no config.yaml; give the folder of a `stocklab run` (runs/<name>)")
+    cfg = load_config(run_dir / "config.yaml", check=False)
+    names = [p.name for p in cfg.policies]
+    if name not in names:
+        raise PolicyError(
+            f"--policy {name!r}: not in this run.{did_you_mean(name, names)} Policies: {', '.join(names)}"
+        )
+    spec = next(p for p in cfg.policies if p.name == name)
+    record = read_json(jobs.Paths(run_dir).policy_record(name))
+    if not record or record.get("kind") != spec.kind:
+        raise DataError(
+            f"{run_dir}: policy {name!r} was not built yet; run `stocklab run` on its config first"
+        )
+    unit = jobs.PolicyUnit(spec, int(record["seed"]), record["hash"])
+    return jobs.load_policy(cfg, run_dir, unit), cfg.env

@@ -162,3 +162,37 @@ def test_load_policy_roundtrip(tmp_path):
     build_job(cfg, tmp_path, unit, [], exact=False)
     policy = load_policy(cfg, tmp_path, unit)
     assert policy.params() == {"level": 6}
+
+
+def test_forecast_accuracy_of_a_forecast_fed_episode():
+    """The evaluation scores the forecast the policy saw for each period against that period's demand,
+    as a manual walk through the env computes it."""
+    env_cfg = {
+        "unmet_demand": "lost", "lead_time": 1, "max_order": 120, "initial": {"on_hand": 80},
+        "demand": {"dist": "forecast_fed", "path": "demo", "sku": "SEASONAL", "model": "ets", "noise": "residual"},
+        "observation": {"information": "forecast", "forecast_horizon": 2},
+    }  # fmt: skip
+    cfg = parse_config(
+        {
+            "env": env_cfg,
+            "policies": [{"name": "c", "kind": "constant", "params": {"quantity": 40}}],
+            "evaluation": {"episodes": 1, "periods": 24, "warmup": 3},
+        }  # fmt: skip
+    )
+    from stocklab.envs import InventoryEnv
+
+    env = InventoryEnv(cfg.env)
+    env.reset(seed=99)
+    errors = []
+    for t in range(27):
+        forecast = env.demand_information()[0][0]
+        _, _, _, _, info = env.step(40)
+        if t >= 3:
+            errors.append(float(np.float32(forecast)) - info["demand"])
+    policy = builder("constant").build(_ctx(cfg)).policy
+    stats, _ = run_episode(cfg, policy, seed=99)
+    k = stats.kpis()
+    e = np.asarray(errors)
+    assert k["forecast_mae"] == pytest.approx(np.abs(e).mean())
+    assert k["forecast_rmse"] == pytest.approx(np.sqrt((e**2).mean()))
+    assert k["forecast_bias"] == pytest.approx(e.mean())

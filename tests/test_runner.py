@@ -181,3 +181,18 @@ def test_shipped_configs_are_valid():
         "sarsa",
         "ppo",
     }
+
+
+def test_load_run_policy_reproduces_the_evaluation(first):
+    """A policy reloaded from the run folder (as `stocklab export` does) acts as the evaluated one."""
+    from stocklab.experiments.jobs import run_episode
+    from stocklab.experiments.runner import load_run_policy
+
+    cfg = load_config(first / "config.yaml")
+    episodes = pd.read_csv(first / "episodes.csv")
+    for name in ("bs", "q", "ppo"):
+        policy, env = load_run_policy(first, name)
+        assert env == cfg.env
+        row = episodes[(episodes["policy"] == name) & (episodes["episode"] == 1)].iloc[0]
+        stats, _ = run_episode(cfg, policy, int(row["seed"]))
+        assert stats.kpis()["avg_cost"] == row["avg_cost"]
