@@ -97,7 +97,19 @@ class OptimalPolicy(Policy):
 
     @property
     def exportable(self) -> str | None:
-        return "table"
+        return "dp_table"
+
+    def bounds(self) -> dict[str, Any]:
+        """The DP bounds and tolerance that rebuild this policy's state space with ``DPInstance.from_config``."""
+        inst = self.instance
+        out: dict[str, Any] = {
+            "tol": inst.tol,
+            "max_position": inst.max_position,
+            "max_states": inst.max_states,
+        }
+        if not inst.lost_sales:
+            out["min_position"] = inst.min_position
+        return out
 
 
 @dataclass

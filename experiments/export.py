@@ -45,6 +45,18 @@ def _write_table(policy: Policy, directory: Path) -> None:
     (directory / "discretizer.json").write_text(json.dumps(policy.discretizer.to_json(), indent=1))  # type: ignore[attr-defined]
 
 
+@writer("dp_table")
+def _write_dp_table(policy: Policy, directory: Path) -> None:
+    """The DP's optimal order of every state of its (bounded) state space, and those bounds."""
+    table = policy.table()  # type: ignore[attr-defined]
+    np.savez(
+        directory / "dp_table.npz", states=np.asarray(table["states"]), orders=np.asarray(table["orders"])
+    )
+    (directory / "dp_bounds.json").write_text(
+        json.dumps({**policy.bounds(), "fields": table["fields"]}, indent=1)
+    )  # type: ignore[attr-defined]
+
+
 def export_policy(
     policy: Policy,
     env_config: EnvConfig,

@@ -8,6 +8,7 @@ of the categorical distribution) or of the Q-values (DQN).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,12 @@ def write_onnx(policy: Policy, directory: Path) -> None:
         raise PolicyError(f"{policy.name}: ONNX export needs an SB3 policy network")
     module = _actor_module(policy)
     dummy = torch.zeros((1, policy.obs_spec.size), dtype=torch.float32)
-    with torch.no_grad():
+    # The TorchScript exporter (dynamo=False) is deliberate: the dynamo one needs onnxscript and
+    # trips over SB3's distribution argument checks. Its deprecation notice is expected.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, message=".*legacy TorchScript-based ONNX"
+        )
         torch.onnx.export(
             module, (dummy,), str(directory / "policy.onnx"), input_names=["observation"], output_names=["action"],
             dynamic_axes={"observation": {0: "batch"}, "action": {0: "batch"}}, opset_version=OPSET, dynamo=False,

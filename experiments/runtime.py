@@ -61,6 +61,24 @@ def _load_table(
     return lambda obs: greedy[[encode(o) for o in obs]]
 
 
+@loader("dp_table")
+def _load_dp_table(
+    directory: Path, manifest: dict[str, Any], env: EnvConfig
+) -> Callable[[np.ndarray], np.ndarray]:
+    from stocklab.baselines.dp import DPInstance, OptimalPolicy
+
+    bounds = json.loads((directory / "dp_bounds.json").read_text())
+    bounds.pop("fields", None)
+    tol = bounds.pop("tol")
+    with np.load(directory / "dp_table.npz", allow_pickle=False) as data:
+        states, orders = np.asarray(data["states"]), np.asarray(data["orders"])
+    instance = DPInstance.from_config(env, tol, **bounds)
+    if not np.array_equal(instance.states, states):
+        raise PolicyError(f"{directory}: the DP table does not match the state space of its env config")
+    spec, amap = ObsSpec.for_config(env), ActionMap.for_config(env)
+    return _policy_actions(OptimalPolicy(spec, amap, instance, orders))
+
+
 @loader("onnx")
 def _load_onnx(
     directory: Path, manifest: dict[str, Any], env: EnvConfig

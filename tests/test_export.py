@@ -211,3 +211,33 @@ def test_sb3_onnx_round_trip_1000_states(tmp_path, algo, mode):
     states, orders = evaluation_states(env_cfg, policy)
     assert deployed.decide_batch(states) == orders
     agent.close()
+    # the ONNX runtime path decides without torch or SB3
+    code = (
+        "import sys; from stocklab.experiments.runtime import load_policy; "
+        f"p = load_policy({str(tmp_path / 'p')!r}); print(p.decide_batch({states[:5]!r})); "
+        "sys.exit(1 if {'torch', 'stable_baselines3'} & set(sys.modules) else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == orders[:5]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"lead_time": 2, "demand": {"dist": "poisson", "mean": 5}},
+        {
+            "lead_time": 1,
+            "unmet_demand": "backorder",
+            "costs": {"holding": 1, "shortage": 9, "fixed_order": 8},
+        },
+    ],
+)
+def test_optimal_dp_round_trip_1000_states(tmp_path, env):
+    from stocklab.baselines.dp import DPInstance, solve_optimal
+
+    env_cfg = parse_env_config(env)
+    policy = solve_optimal(DPInstance.from_config(env_cfg)).policy
+    export_policy(policy, env_cfg, tmp_path / "p")
+    states, orders = evaluation_states(env_cfg, policy)
+    assert load_policy(tmp_path / "p").decide_batch(states) == orders
