@@ -3,14 +3,19 @@
 Each env step (s, a, r, s', a') updates, with a' the epsilon-greedy action taken next in s'::
 
     discounted:  Q(s,a) <- Q(s,a) + alpha_n [r + gamma T(s',a') - Q(s,a)]
-    average:     Q(s,a) <- Q(s,a) + alpha_n [r - rho + T(s',a') - Q(s,a)]
-                 and, when a is greedy in s after the update,
-                 rho <- rho + beta [r - rho + max_b Q(s',b) - max_b Q(s,b)]
+    average:     Q(s,a) <- Q(s,a) + alpha_n delta,   delta = r - rho + T(s',a') - Q(s,a)
+                 rho_update "greedy" (R-learning; Schwartz 1993, Sutton & Barto 1998 sec. 6.7):
+                   when a is greedy in s after the update,
+                   rho <- rho + beta [r - rho + max_b Q(s',b) - max_b Q(s,b)]
+                 rho_update "td" (differential TD; Sutton & Barto 2018 sec. 10.3, Wan et al. 2021):
+                   rho <- rho + beta delta   on every step
 
 with T(s',a') = max_b Q(s',b) for Q-learning (Watkins 1989) and T(s',a') = Q(s',a') for SARSA
-(Rummery & Niranjan 1994): the two agents differ only in :meth:`TabularAgent.target`. The average
-criterion is R-learning (Schwartz 1993; Sutton & Barto 1998, sec. 6.7): rho estimates the long-run
-average reward (minus the average cost per period), the right objective for inventory costs.
+(Rummery & Niranjan 1994): the two agents differ only in :meth:`TabularAgent.target`. In the average
+criterion rho estimates the long-run average reward (minus the average cost per period), the right
+objective for inventory costs. R-learning's rho bootstraps on max_b Q(s',b), which overestimates
+SARSA's on-policy values: with SARSA use ``rho_update: td`` (with R-learning its rho drifted upwards
+and the policy with it on Zipkin's L = 2 instance).
 alpha_n = n^-omega for the n-th update of (s, a). Rewards are money per period (- cost).
 
 Actions are masked per state (:func:`allowed_actions`): no order that would lift the inventory position

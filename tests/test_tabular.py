@@ -242,3 +242,17 @@ def test_eval_callback_scores_on_fixed_seeds_keeps_the_best_and_stops_early() ->
     sim = EvalCallback(eval_freq=1, n_eval_episodes=2, eval_periods=300)
     sim.init_callback(agent)
     assert sim.score() == sim.score()
+
+
+@pytest.mark.parametrize("cls", [QLearning, Sarsa])
+def test_differential_rho_moves_by_the_td_error_on_every_step(cls: type[TabularAgent]) -> None:
+    beta = 0.05
+    agent = _hand_agent(cls, criterion="average", rho_update="td", rho_learning_rate=beta, alpha_exponent=1.0)
+    agent._rho[0] = -1.0
+    # slot 3 (value -5, not greedy), 5th update: alpha = 1/5; next value T = -1.5 (max) or -7 (SARSA, slot 0)
+    agent.counts[1][3] = 4
+    t = -1.5 if cls is QLearning else -7.0
+    delta = -2.0 - -1.0 + t - -5.0
+    agent.update(1, 3, -2.0, 2, 0)
+    assert agent.q[1][3] == pytest.approx(-5.0 + delta / 5)
+    assert agent.rho == pytest.approx(-1.0 + beta * delta)
