@@ -47,6 +47,34 @@ def read_states_csv(
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this module's commands to the ``stocklab`` app."""
 
+    @app.command("export")
+    def export_cmd(
+        run_dir: Annotated[Path, typer.Argument(help="Folder of a `stocklab run` (runs/<name>).")],
+        policy: Annotated[str, typer.Option(help="Name of the policy in the run's config.")],
+        out: Annotated[Path, typer.Option(help="Directory to write the artefact to.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    ) -> None:
+        """Export a trained or tuned policy of a run as a deployable, checksummed artefact."""
+        from stocklab.envs.errors import StocklabError
+        from stocklab.experiments.artefact import sha256_file
+        from stocklab.experiments.cli import _fail, _print_json
+        from stocklab.experiments.cli import out as console
+        from stocklab.experiments.export import export_policy
+        from stocklab.experiments.runner import load_run_policy
+
+        try:
+            built, env_config = load_run_policy(run_dir, policy)
+            run_manifest = run_dir / "manifest.json"
+            digest = sha256_file(run_manifest) if run_manifest.is_file() else None
+            manifest = export_policy(built, env_config, out, name=policy, training_manifest_sha256=digest)
+        except StocklabError as exc:
+            _fail(exc)
+        if as_json:
+            _print_json(manifest)
+        else:
+            files = ", ".join(sorted(manifest["files"]))
+            console.print(f"exported {policy} ({manifest['artefact']}: {files}) to {out}")
+
     @app.command()
     def act(
         policy_dir: Annotated[Path, typer.Argument(help="Exported policy directory.")],

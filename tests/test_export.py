@@ -241,3 +241,32 @@ def test_optimal_dp_round_trip_1000_states(tmp_path, env):
     export_policy(policy, env_cfg, tmp_path / "p")
     states, orders = evaluation_states(env_cfg, policy)
     assert load_policy(tmp_path / "p").decide_batch(states) == orders
+
+
+def test_export_from_a_run_and_act(tmp_path):
+    from stocklab.experiments.runner import load_run_policy
+
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(
+        "name: small\n"
+        "env: {lead_time: 1, demand: {dist: poisson, mean: 3}, max_order: 12}\n"
+        "policies:\n"
+        "  - {name: optimal, kind: optimal}\n"
+        "  - {name: bs, kind: base_stock}\n"
+        "  - {name: ql, kind: q_learning, train: {steps: 5000}}\n"
+        "evaluation: {episodes: 2, periods: 100, warmup: 10, seed: 3}\n"
+    )
+    res = cli("run", str(cfg), "--out", str(tmp_path / "runs"))
+    assert res.returncode == 0, res.stderr
+    run_dir = tmp_path / "runs" / "small"
+    for name in ("optimal", "bs", "ql"):
+        out = tmp_path / f"exp_{name}"
+        res = cli("export", str(run_dir), "--policy", name, "--out", str(out), "--json")
+        assert res.returncode == 0, res.stderr
+        manifest = json.loads(res.stdout)
+        assert manifest["training_manifest_sha256"] and manifest["policy"]["name"] == name
+        policy, env_cfg = load_run_policy(run_dir, name)
+        states, orders = evaluation_states(env_cfg, policy, n=300)
+        assert load_policy(out).decide_batch(states) == orders
+    res = cli("export", str(run_dir), "--policy", "qlearn", "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "Did you mean 'ql'?" in res.stderr
