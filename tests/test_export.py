@@ -269,4 +269,4 @@ def test_export_from_a_run_and_act(tmp_path):
         states, orders = evaluation_states(env_cfg, policy, n=300)
         assert load_policy(out).decide_batch(states) == orders
     res = cli("export", str(run_dir), "--policy", "qlearn", "--out", str(tmp_path / "x"))
-    assert res.returncode == 2 and "Did you mean 'ql'?" in res.stderr
+    assert res.returncode == 2 and "'qlearn': not in this run. Policies: optimal, bs, ql" in res.stderr
