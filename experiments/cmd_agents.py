@@ -21,9 +21,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
-        """Train one learning agent of a config (q_learning, sarsa, ppo, a2c, dqn) and save it to --out;
-        checkpoints and TensorBoard logs go beside it."""
-        from stocklab.agents.factory import save_policy, train_agent
+        """Train one learning agent of a config (q_learning, sarsa, ppo, a2c, dqn) and save it to
+        --out/agent (resumable; ``stocklab.agents.factory.load_policy`` reads it); checkpoints and
+        TensorBoard logs go beside it."""
+        from stocklab.agents.factory import train_agent
         from stocklab.envs.errors import ConfigError, StocklabError
         from stocklab.experiments.cli import _fail, _print_json, out
         from stocklab.experiments.config import AGENT_KINDS, load_config
@@ -45,7 +46,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 episodes=t.episodes, periods=t.periods, patience=t.patience, run_dir=out_dir,
                 progress_bar=progress,
             )  # fmt: skip
-            saved = save_policy(result.policy, out_dir / "policy")
+            saved = result.agent.save(out_dir / "agent")  # resumable; load_policy reads it too
         except StocklabError as exc:
             _fail(exc)
         summary = {
