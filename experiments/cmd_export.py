@@ -47,6 +47,31 @@ def read_states_csv(
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this module's commands to the ``stocklab`` app."""
 
+    @bench_app.command("latency")
+    def bench_latency(
+        repeats: Annotated[int, typer.Option(min=1, help="Timed runs per case; the median is reported.")] = 5,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Decisions per second of exported policies (ONNX PPO, tabular) at batch 1 and batch 1024."""
+        from rich.table import Table
+
+        from stocklab.experiments.bench_latency import latency
+        from stocklab.experiments.cli import _print_json
+        from stocklab.experiments.cli import out as console
+
+        result = latency(repeats)
+        if as_json:
+            _print_json(result)
+            return
+        table = Table(title=f"exported-policy decisions per second (median of {repeats})")
+        for col in ("policy", "batch 1", "batch 1024"):
+            table.add_column(col, justify="right" if col != "policy" else "left")
+        for name, r in result.items():
+            table.add_row(
+                name, f"{r['batch_1']['decisions_per_s']:,.0f}", f"{r['batch_1024']['decisions_per_s']:,.0f}"
+            )
+        console.print(table)
+
     @app.command("export")
     def export_cmd(
         run_dir: Annotated[Path, typer.Argument(help="Folder of a `stocklab run` (runs/<name>).")],

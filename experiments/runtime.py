@@ -94,7 +94,7 @@ def _load_onnx(
     name = session.get_inputs()[0].name
 
     def actions(obs: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: obs.astype(np.float32, copy=False)})[0].astype(np.int64).reshape(-1)
+        return session.run(None, {name: obs.astype(np.float32, copy=False)})[0].reshape(-1)
 
     return actions
 
@@ -147,7 +147,11 @@ class DeployedPolicy:
 
     def decide(self, state: Mapping[str, Any]) -> int:
         """The order (units) for one state, e.g. ``{"on_hand": 7, "pipeline": [5, 3]}``."""
-        return int(self.orders_from_observations(self.observations([state]))[0])
+        if not isinstance(state, Mapping):
+            raise PolicyError(f"state: expected an object of named fields, got {type(state).__name__}")
+        obs = self.obs_spec.vector(state)
+        action = int(self._actions(obs[None])[0])
+        return self.action_map.order(action, float(obs[self._ip]))
 
     def decide_batch(self, states: Sequence[Mapping[str, Any]]) -> list[int]:
         """Orders (units) for many states (e.g. one per SKU)."""
