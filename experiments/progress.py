@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue as queue_mod
+import signal
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -36,6 +37,7 @@ def worker_init(q: Any, parent: int | None = None) -> None:
     whose parent is gone is re-parented, so its parent pid changes)."""
     global _QUEUE
     _QUEUE = q
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle (it ends us)
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 

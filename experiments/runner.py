@@ -193,6 +193,11 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
     return root
 
 
+#: Build order: the longest builds first (deep RL, then tabular, then the LP, whose evaluation is slow),
+#: so that with several workers they overlap with the many short ones. Results do not depend on it.
+_PRIORITY = {"ppo": 0, "a2c": 0, "dqn": 0, "q_learning": 1, "sarsa": 1, "lp": 2}
+
+
 def _execute(plan: Plan, root: Path, opts: RunOptions) -> None:
     """Run every unfinished unit, builds before their evaluations, ``opts.jobs`` at a time."""
     cfg, paths = plan.cfg, jobs.Paths(root)
@@ -266,7 +271,7 @@ def _execute(plan: Plan, root: Path, opts: RunOptions) -> None:
             if not optimum_ready:
                 board.add(("optimum", ""), "solve DP optimum", None, 0)
                 submit("optimum", "", jobs.optimum_job, cfg, root, plan.optimum_hash)
-            for name in plan.units:
+            for name in sorted(plan.units, key=lambda n: _PRIORITY.get(plan.units[n].spec.kind, 3)):
                 if optimum_ready or name not in optimal:
                     start_build(name)  # in a pool, the optimal policy waits for the optimum it reuses
             while pending:
@@ -277,9 +282,19 @@ def _execute(plan: Plan, root: Path, opts: RunOptions) -> None:
                     fut.result()  # re-raises a worker's error here
                     finished(what, name)
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _stop(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _stop(pool: Executor) -> None:
+    """Cancel what has not started and end the workers now (Ctrl-C, or a job failed): waiting for
+    a long training job to finish would make Ctrl-C hang. Their finished units are already on disk."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # ProcessPoolExecutor's workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
 
 
 def collect(plan: Plan, root: Path) -> Path:
