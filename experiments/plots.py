@@ -47,23 +47,35 @@ def _clip_limit(values: list[float]) -> float | None:
 
 
 def cost_with_ci(summary: dict[str, dict[str, Any]], optimum: float | None, path: Path) -> Path:
-    """Average cost per period of each policy (cheapest on top) with 95% CI bars and the optimum."""
+    """Average cost per period of each policy (cheapest on top): a dot with its 95% CI bar, and the DP
+    optimum. Dots rather than bars, so that the axis can zoom in on the differences."""
     names = list(summary)[::-1]
     costs = [summary[n]["avg_cost"] for n in names]
     errs = [summary[n]["ci95"] or 0.0 for n in names]
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 1.4))
-    ax.barh(names, costs, xerr=errs, color="#4C72B0", alpha=0.85, capsize=4, ecolor="black")
-    if optimum is not None:
-        ax.axvline(optimum, color="#C44E52", ls="--", lw=1.2, label=f"DP optimum {optimum:.3f}")
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlabel("average cost per period (95% CI over episodes)")
-    ax.set_title("Cost per policy")
     top = _clip_limit(costs)
-    if top is not None:
-        ax.set_xlim(0, top)
-        for y, c in enumerate(costs):
+    inside = [i for i, c in enumerate(costs) if top is None or c <= top]
+    ax.errorbar(
+        [costs[i] for i in inside], inside, xerr=[errs[i] for i in inside],
+        fmt="o", color="#4C72B0", ecolor="black", capsize=4,
+    )  # fmt: skip
+    ax.set_yticks(range(len(names)), names)
+    title = "Cost per policy"
+    if optimum is not None:
+        ax.axvline(optimum, color="#C44E52", ls="--", lw=1.2)
+        title += f" (dashed: DP optimum {optimum:.3f})"
+    if top is not None:  # far worse policies: an arrow at the edge, labelled with their cost
+        low = min(costs[i] - errs[i] for i in inside)
+        ax.set_xlim(low - 0.05 * (top - low), top)
+        for i, c in enumerate(costs):
             if c > top:
-                ax.text(top * 0.98, y, f"{c:,.1f} →", va="center", ha="right", color="white", fontsize=8)
+                ax.plot([top], [i], marker=">", color="#C44E52", clip_on=False)
+                ax.annotate(f"{c:,.1f} ± {errs[i]:,.1f}", (top, i), xytext=(-10, 0), textcoords="offset points",
+                            ha="right", va="center", fontsize=8)  # fmt: skip
+    else:
+        ax.margins(x=0.15)
+    ax.set_xlabel("average cost per period (95% CI over episodes)")
+    ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
