@@ -15,7 +15,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/stocklab simulate configs/quickstart.yaml --order-up-to 19 --episodes 10 --periods 2000 --warmup 100
+	$(BIN)/stocklab run configs/quickstart.yaml --jobs 2
 
 test: $(STAMP)
 	$(BIN)/ruff check .
