@@ -52,13 +52,24 @@ Update = Callable[[int, int, float, int, int], None]
 
 
 class TabularHyperparams(StrictModel):
-    """The ``hyperparams`` of a tabular agent."""
+    """The ``hyperparams`` of a tabular agent.
 
-    criterion: Literal["discounted", "average"] = "discounted"
+    * ``criterion``: ``average`` (long-run average reward, the inventory objective) or ``discounted``;
+    * ``gamma``: discount factor per period (discounted criterion);
+    * ``alpha_exponent``: omega of the step size alpha_n = n^-omega, in (0.5, 1];
+    * ``rho_learning_rate``, ``rho_update``: step size beta and rule (``greedy`` = R-learning, ``td`` =
+      differential TD) of the average-reward estimate rho (money per period);
+    * ``q_init``: initial Q-value (money; 0 is optimistic as rewards are minus costs);
+    * ``epsilon``: exploration schedule (:class:`EpsilonSchedule`);
+    * ``discretizer``: state layout and caps (:class:`DiscretizerConfig`);
+    * ``episode_periods``: periods per training episode (default: the env's ``periods``).
+    """
+
+    criterion: Literal["discounted", "average"] = "average"
     gamma: float = Field(default=0.99, gt=0.0, le=1.0)
-    alpha_exponent: float = Field(default=0.7, gt=0.5, le=1.0)
-    rho_learning_rate: float = Field(default=0.01, gt=0.0, le=1.0)
-    rho_update: Literal["greedy", "td"] = "greedy"
+    alpha_exponent: float = Field(default=0.85, gt=0.5, le=1.0)
+    rho_learning_rate: float = Field(default=0.001, gt=0.0, le=1.0)
+    rho_update: Literal["greedy", "td"] = "td"
     q_init: float = 0.0
     epsilon: EpsilonSchedule = Field(default_factory=EpsilonSchedule)
     discretizer: DiscretizerConfig = Field(default_factory=DiscretizerConfig)

@@ -32,28 +32,29 @@ BASE_ENV: dict[str, Any] = {
 }
 INSTANCES: dict[str, dict[str, Any]] = {"L1": {"lead_time": 1}, "L2": {"lead_time": 2}}
 
-#: Agent settings. Tabular: exact states, R-learning (the objective is the average cost per period).
-#: PPO: the order-up-to action (a target inventory position) that is nearly constant near the optimum.
+#: Agent settings. Tabular: exact states and the agents' defaults (average reward, differential TD).
+#: PPO: the order-up-to action (a target inventory position, nearly constant near the optimum) and
+#: gamma = 0.95: on these instances the 0.95-discounted optimal policy is within 0.001 % of the
+#: average-cost optimum (checked by DP), and the shorter horizon cuts the variance of the advantages
+#: (gamma 0.99 plateaued near 6.5 % in our runs, 0.95 near 1.8 %).
 AGENTS: dict[str, dict[str, Any]] = {
-    "q_learning": {
-        "env": {},
-        "hyperparams": {"criterion": "average", "alpha_exponent": 1.0, "rho_learning_rate": 0.001},
-    },
-    "sarsa": {
-        "env": {},
-        "hyperparams": {"criterion": "average", "alpha_exponent": 1.0, "rho_learning_rate": 0.001},
-    },
+    "q_learning": {"env": {}, "hyperparams": {}},
+    "sarsa": {"env": {}, "hyperparams": {}},
     "ppo": {
         "env": {"action": {"mode": "order_up_to", "max_level": 30}},
         "hyperparams": {
             "n_envs": 8,
             "n_steps": 256,
             "batch_size": 512,
-            "learning_rate": 3e-4,
+            "gamma": 0.95,
+            "gae_lambda": 0.9,
+            "learning_rate": "lin_3e-4",
             "policy_kwargs": {"net_arch": [64, 64]},
         },  # fmt: skip
     },
 }
+#: Other SB3 algorithms (a2c, dqn): PPO's action mode and discount, the algorithm's defaults otherwise.
+OTHER_SB3: dict[str, Any] = {"env": AGENTS["ppo"]["env"], "hyperparams": {"n_envs": 8, "gamma": 0.95}}
 #: Default training budgets: env steps for tabular agents; SB3 agents stop at their time limit.
 DEFAULT_STEPS = 5_000_000
 SB3_STEP_CAP = 50_000_000
@@ -61,7 +62,8 @@ SB3_STEP_CAP = 50_000_000
 
 def instance_config(instance: str, agent: str) -> EnvConfig:
     """The env config of ``instance`` as ``agent`` sees it (its action mode)."""
-    return parse_env_config({**BASE_ENV, **INSTANCES[instance], **AGENTS.get(agent, {}).get("env", {})})
+    settings = AGENTS.get(agent, {} if agent in TABULAR_AGENTS else OTHER_SB3)
+    return parse_env_config({**BASE_ENV, **INSTANCES[instance], **settings.get("env", {})})
 
 
 def run_optimality(
@@ -98,7 +100,7 @@ def run_optimality(
             inst = DPInstance.from_config(config)
             optimal = solve_optimal(inst).cost
             tabular = name in TABULAR_AGENTS
-            settings = AGENTS.get(name, {"hyperparams": {"n_envs": 8}})
+            settings = AGENTS.get(name, OTHER_SB3)
             result = train_agent(
                 name, config, steps if tabular else SB3_STEP_CAP, settings["hyperparams"], seed=seed,
                 eval_every=500_000 if tabular else 100_000, episodes=4, periods=2000,

@@ -48,7 +48,7 @@ def test_learns_the_dp_optimal_action_in_every_recurrent_state(cls: type[Tabular
     cfg = parse_env_config(TINY)
     inst = DPInstance.from_config(cfg)
     sol = solve_optimal(inst)
-    agent = cls(cfg, {"criterion": "average"}, seed=3).learn(30_000)
+    agent = cls(cfg, {}, seed=3).learn(30_000)  # defaults: average reward, differential TD
     states = _recurrent_states(TINY, sol.policy)
     assert len(states) >= 3
     for x in states:
@@ -90,7 +90,9 @@ def test_td_targets_differ_exactly_as_defined(criterion: str) -> None:
 
 def test_average_criterion_updates_rho_on_greedy_steps_only() -> None:
     beta = 0.1
-    agent = _hand_agent(QLearning, criterion="average", rho_learning_rate=beta, alpha_exponent=1.0)
+    agent = _hand_agent(
+        QLearning, criterion="average", rho_update="greedy", rho_learning_rate=beta, alpha_exponent=1.0
+    )
     agent.counts[1] = [1, 0, 0, 0]
     # slot 1 (value -2) is greedy in s; first update, alpha = 1: Q(s,1) = r - rho + max Q(s') = -2.5 - 0 - 1.5
     # = -4.0, after which slot 0 (-3) is the max: slot 1 is not greedy any more, rho stays 0
