@@ -103,14 +103,16 @@ def test_save_load_identical_actions_and_resume(tmp_path) -> None:
 def test_checkpoints_and_fixed_seed_evaluation(tmp_path) -> None:
     # learning rate 0 and no normalisation: the policy never changes, so fixed-seed scores are equal
     hp = {**SMALL, "learning_rate": 0.0, "normalize": False}
-    agent = SB3Agent(ENV, "ppo", hp, seed=0, torch_threads=1)
+    agent = SB3Agent(ENV, "ppo", hp, seed=0, torch_threads=1, tensorboard_log=tmp_path / "tb")
+    ckpt = tmp_path / "ckpt"
     agent.learn(
-        1024, eval_freq=256, eval_episodes=2, eval_periods=50, checkpoint_freq=512, checkpoint_dir=tmp_path
+        1024, eval_freq=256, eval_episodes=2, eval_periods=50, checkpoint_freq=512, checkpoint_dir=ckpt
     )
     assert [s for s, _ in agent.evaluations] == [256, 512, 768, 1024]
     assert len({c for _, c in agent.evaluations}) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ppo_1024_steps", "ppo_512_steps"]
-    assert SB3Agent.load(tmp_path / "ppo_512_steps").num_timesteps == 512
+    assert sorted(p.name for p in ckpt.iterdir()) == ["ppo_1024_steps", "ppo_512_steps"]
+    assert SB3Agent.load(ckpt / "ppo_512_steps").num_timesteps == 512
+    assert list((tmp_path / "tb").glob("ppo_*/events.out.tfevents.*"))  # TensorBoard log written
 
 
 def test_time_limit_and_early_stopping() -> None:
