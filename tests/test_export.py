@@ -38,6 +38,8 @@ CLASSIC = [
     ("rq", {"r": 16, "Q": 10}),
     ("constant", {"quantity": 5}),
     ("capped_base_stock", {"level": 22, "cap": 6}),
+    ("newsvendor", {"fractile": 0.8}),
+    ("lp", {"horizon": 3, "scenarios": 4, "seed": 5}),
 ]
 
 
