@@ -101,16 +101,23 @@ def _replay(series: np.ndarray, start: int, n: int, at_end: str) -> np.ndarray:
     return series[idx % len(series)]
 
 
+def read_csv_file(path: Path, what: str) -> Any:
+    """A CSV file as a pandas DataFrame; DataError naming the file when it is missing or unreadable."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file not found")
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:  # pandas raises several types for unreadable files
+        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+
+
 def load_series(path: Path, column: str) -> list[int]:
     """Read one non-negative integer demand column from a CSV file; DataError names file, row, column."""
     import pandas as pd
 
-    if not path.exists():
-        raise DataError(f"{path}: demand file not found")
-    try:
-        frame = pd.read_csv(path)
-    except Exception as exc:  # pandas raises several types for unreadable files
-        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+    frame = read_csv_file(path, "demand")
     if column not in frame.columns:
         raise DataError(f"{path}: no column '{column}' (columns: {', '.join(map(str, frame.columns))})")
     values = pd.to_numeric(frame[column], errors="coerce")

@@ -9,21 +9,13 @@ from typing import Annotated, Any
 import typer
 
 
-def read_states_csv(
-    path: Path, names: list[str], fields: list[tuple[str, int]]
-) -> tuple[Any, list[dict[str, Any]]]:
+def read_states_csv(path: Path, fields: list[tuple[str, int]]) -> tuple[Any, list[dict[str, Any]]]:
     """States from a CSV with one column per field (``on_hand``, ``backlog``) and, for vector fields,
     either one column per entry (``pipeline[0]``, ``pipeline[1]``) or one JSON list (``pipeline``)."""
-    import pandas as pd
-
+    from stocklab.envs.demand_history import read_csv_file
     from stocklab.envs.errors import DataError
 
-    if not path.is_file():
-        raise DataError(f"{path}: states file not found")
-    try:
-        frame = pd.read_csv(path)
-    except Exception as exc:  # pandas raises several types for unreadable files
-        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+    frame = read_csv_file(path, "states")
     states = []
     for row_no, row in enumerate(frame.to_dict("records"), start=2):
         state: dict[str, Any] = {}
@@ -136,7 +128,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                     console.print(order)
                 return
             fields = [(f.name, f.size) for f in policy.obs_spec.fields]
-            frame, rows = read_states_csv(states, policy.obs_spec.names(), fields)  # type: ignore[arg-type]
+            frame, rows = read_states_csv(states, fields)  # type: ignore[arg-type]
             frame["order"] = policy.decide_batch(rows)
             target = out or states.with_name(states.stem + "_orders.csv")  # type: ignore[union-attr]
             frame.to_csv(target, index=False)
