@@ -1,7 +1,7 @@
 """Train, save and load any agent by its config ``kind``: one entry point for the runner and benchmarks.
 
-``kind`` is ``q_learning`` or ``sarsa`` (tabular, :mod:`stocklab.agents.tabular`) or the name of a
-Stable-Baselines3 algorithm (``ppo``, ``a2c``, ``dqn``, ...; :mod:`stocklab.agents.sb3_agent`).
+``kind`` is ``q_learning`` or ``sarsa`` (tabular, :mod:`stocklab.agents.tabular.agent`) or the name of a
+Stable-Baselines3 algorithm (``ppo``, ``a2c``, ``dqn``, ...; :mod:`stocklab.agents.sb3.agent`).
 ``hyperparams`` is the policy's ``hyperparams`` section (see :class:`TabularHyperparams` and the SB3
 module docstring); the keyword arguments mirror its ``train`` section.
 """
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stocklab.agents.callbacks import CheckpointCallback, EvalCallback, TimeLimitCallback
-from stocklab.agents.tabular import TABULAR_AGENTS, TabularAgent
+from stocklab.agents.tabular.agent import TABULAR_AGENTS, TabularAgent
+from stocklab.agents.tabular.callbacks import CheckpointCallback, EvalCallback, TimeLimitCallback
 from stocklab.envs.config import EnvConfig
-from stocklab.envs.errors import PolicyError
-from stocklab.envs.policy import Policy
+from stocklab.envs.core.errors import PolicyError
+from stocklab.envs.core.policy import Policy
 
 
 @dataclass
@@ -86,7 +86,7 @@ def train_agent(
         evaluations = ev.evaluations if ev is not None else []
         policy: Policy = agent
     else:
-        from stocklab.agents.sb3_agent import SB3Agent
+        from stocklab.agents.sb3.agent import SB3Agent
 
         agent = SB3Agent(
             env_config, kind, hyperparams, seed=seed, torch_threads=torch_threads,
@@ -119,7 +119,7 @@ def load_policy(path: str | Path) -> Policy:
     if (path / "table.npz").is_file():
         return TabularAgent.load(path)
     if (path / "model.zip").is_file():
-        from stocklab.agents.sb3_policy import SB3Policy
+        from stocklab.agents.sb3.policy import SB3Policy
 
         return SB3Policy.load(path)
     raise PolicyError(f"{path}: no saved agent here (expected table.npz or model.zip)")

@@ -1,6 +1,6 @@
 """stocklab.baselines: classic policies, their tuning, the LP policy and the exact DP optimum."""
 
-from stocklab.baselines.classic import (
+from stocklab.baselines.policies.classic import (
     POLICIES,
     RQ,
     SS,
@@ -10,8 +10,8 @@ from stocklab.baselines.classic import (
     Newsvendor,
     build_policy,
 )
-from stocklab.baselines.lp import LPPolicy
-from stocklab.baselines.tuning import TuneResult, tune
+from stocklab.baselines.policies.lp import LPPolicy
+from stocklab.baselines.tuning.search import TuneResult, tune
 
 __all__ = [
     "POLICIES",

@@ -6,12 +6,12 @@ package.
 """
 
 from stocklab.envs.config import EnvConfig, parse_env_config
-from stocklab.envs.errors import ConfigError, DataError, PolicyError, StocklabError
+from stocklab.envs.core.errors import ConfigError, DataError, PolicyError, StocklabError
+from stocklab.envs.core.obs import ObsSpec
+from stocklab.envs.core.policy import Policy
+from stocklab.envs.engines.simpy_engine import PeriodResult, StockPoint
 from stocklab.envs.inventory_env import InventoryEnv
-from stocklab.envs.obs import ObsSpec
-from stocklab.envs.policy import Policy
 from stocklab.envs.registration import ENV_ID, PRESETS, make_env, register_envs
-from stocklab.envs.simulator import PeriodResult, StockPoint
 
 register_envs()
 

@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator, model_validator
 
+from stocklab.envs.core.schema import StrictModel, validate_section
 from stocklab.envs.demand import DemandSpec
 from stocklab.envs.leadtime import LeadTimeSpec, coerce_lead_time
-from stocklab.envs.schema import StrictModel, validate_section
 
 
 class Costs(StrictModel):

@@ -9,8 +9,8 @@ import numpy as np
 from gymnasium import spaces
 
 from stocklab.envs.config import EnvConfig, parse_env_config
-from stocklab.envs.obs import ObsSpec
-from stocklab.envs.simulator import PeriodResult, StockPoint
+from stocklab.envs.core.obs import ObsSpec
+from stocklab.envs.engines.simpy_engine import PeriodResult, StockPoint
 
 
 class InventoryEnv(gym.Env[np.ndarray, np.int64]):

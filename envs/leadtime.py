@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, model_validator
 from scipy import stats
 
-from stocklab.envs.schema import StrictModel
+from stocklab.envs.core.schema import StrictModel
 
 #: Quantile used as the upper end of an unbounded lead-time distribution when sizing the
 #: pipeline observation; later arrivals are counted in the last pipeline slot.

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from stocklab.envs.config import EnvConfig
+from stocklab.envs.core.policy import Policy
 from stocklab.envs.inventory_env import InventoryEnv
-from stocklab.envs.policy import Policy
 
 Act = Callable[[np.ndarray], int]
 

@@ -25,8 +25,8 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 from stocklab.envs.config import EnvConfig
-from stocklab.envs.errors import ConfigError, did_you_mean
-from stocklab.envs.schema import StrictModel, validate_section
+from stocklab.envs.core.errors import ConfigError, did_you_mean
+from stocklab.envs.core.schema import StrictModel, validate_section
 
 #: Learning agents: tabular ones and Stable-Baselines3 algorithms (by lower-case name).
 AGENT_KINDS = ("q_learning", "sarsa", "ppo", "a2c", "dqn")
@@ -192,7 +192,7 @@ def parse_config(data: dict[str, Any], base_dir: str | None = None, check: bool 
         )
     cfg = validate_section(ExperimentConfig, data, context={"base_dir": base_dir})
     if check:
-        from stocklab.experiments.policies import check_policies
+        from stocklab.experiments.run.builders import check_policies
 
         check_policies(cfg)
     return cfg

@@ -1,0 +1,129 @@
+"""Callbacks of SB3 training (SB3's ``BaseCallback`` API) used by :class:`~stocklab.agents.sb3.agent.SB3Agent`.
+
+Fixed-seed evaluation (every evaluation sees the same demand), keeping the best network, whole-agent
+checkpoints, and a wall-time limit whose clock also drives ``lin_`` schedules. stable_baselines3 is
+imported inside the factories, on first use.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stocklab.envs.core.errors import PolicyError
+from stocklab.envs.registration import make_inventory_env
+
+if TYPE_CHECKING:
+    from stocklab.agents.sb3.agent import SB3Agent
+
+
+class WallClock:
+    """Fraction of a wall-time budget left (1.0 when no budget is running).
+
+    Linear schedules take min(SB3's progress remaining, this fraction), so a time-limited run (``max_seconds``)
+    still anneals its learning rate to 0 at the end of its budget.
+    """
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._limit = 0.0
+
+    def start(self, seconds: float) -> None:
+        self._start, self._limit = time.perf_counter(), seconds
+
+    def stop(self) -> None:
+        self._start = None
+
+    def remaining(self) -> float:
+        if self._start is None:
+            return 1.0
+        return max(0.0, 1.0 - (time.perf_counter() - self._start) / self._limit)
+
+
+def keep_best_callback(agent: SB3Agent) -> Any:
+    """EvalCallback's ``callback_on_new_best``: snapshots the agent's network and VecNormalize statistics."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class KeepBest(BaseCallback):
+        """Run by EvalCallback on a new best score: remembers the network and statistics."""
+
+        best: Any = None
+
+        def _on_step(self) -> bool:
+            self.best = agent._snapshot()
+            return True
+
+    return KeepBest()
+
+
+def fixed_seed_eval(
+    agent: SB3Agent, eval_freq: int, episodes: int, periods: int, seed: int, keeper: Any, stop: Any
+) -> Any:
+    """SB3's EvalCallback, re-seeded with ``seed`` before every evaluation so that all see the same
+    demand (common random numbers); every ``eval_freq`` env steps it scores ``episodes`` episodes of
+    ``periods`` periods and appends (steps, average cost per period) to ``agent.evaluations``."""
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    config = agent.env_config.model_copy(update={"periods": periods})
+    eval_env: Any = DummyVecEnv([lambda: Monitor(make_inventory_env(config=config))])
+    if agent._norm_kwargs is not None:
+        eval_env = VecNormalize(eval_env, training=False, norm_reward=False, **agent._norm_kwargs)
+
+    class FixedSeedEval(EvalCallback):
+        def _on_step(self) -> bool:
+            due = self.eval_freq > 0 and self.n_calls % self.eval_freq == 0
+            if due:
+                self.eval_env.seed(seed)
+            go = super()._on_step()
+            if due:
+                agent.evaluations.append((self.num_timesteps, -float(self.last_mean_reward) / periods))
+            return go
+
+    return FixedSeedEval(
+        eval_env, callback_on_new_best=keeper, callback_after_eval=stop, n_eval_episodes=episodes,
+        eval_freq=max(eval_freq // agent.n_envs, 1), deterministic=True, verbose=0, warn=False,
+    )  # fmt: skip
+
+
+def time_limit_callback(max_seconds: float, clock: WallClock) -> Any:
+    """Stops training after ``max_seconds`` of wall time, running ``clock`` meanwhile."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    if max_seconds <= 0:
+        raise PolicyError(f"max_seconds (={max_seconds}) must be > 0")
+
+    class TimeLimit(BaseCallback):
+        """Stops training once ``max_seconds`` of wall time have passed; meanwhile ``lin_`` schedules
+        follow the wall clock too (see :class:`WallClock`)."""
+
+        def _on_training_start(self) -> None:
+            clock.start(max_seconds)
+
+        def _on_step(self) -> bool:
+            return clock.remaining() > 0.0
+
+        def _on_training_end(self) -> None:
+            clock.stop()
+
+    return TimeLimit()
+
+
+def checkpoint_callback(agent: SB3Agent, freq: int, directory: Path) -> Any:
+    """Saves the whole agent to ``directory/<algo>_<steps>_steps`` every ``freq`` env steps."""
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    class AgentCheckpoint(CheckpointCallback):
+        """SB3's CheckpointCallback writing a whole agent directory (resumable with SB3Agent.load)."""
+
+        saved: list[Path]
+
+        def _on_step(self) -> bool:
+            if self.n_calls % self.save_freq == 0:
+                out = agent.save(directory / f"{self.name_prefix}_{self.num_timesteps}_steps")
+                self.saved = [*getattr(self, "saved", []), out]
+            return True
+
+    return AgentCheckpoint(max(freq // agent.n_envs, 1), str(directory), name_prefix=agent.algo)

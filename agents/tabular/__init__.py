@@ -1,0 +1,1 @@
+"""Tabular Q-learning and SARSA: the agent, its discretiser, schedules, callbacks and persistence."""

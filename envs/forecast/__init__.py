@@ -1,0 +1,1 @@
+"""Forecasters fitted on sales histories, and their rolling-origin backtest."""

@@ -1,0 +1,1 @@
+"""From per-episode results to answers: KPIs, statistics, plots, reports, forecasting and segmentation."""

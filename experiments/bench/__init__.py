@@ -1,0 +1,1 @@
+"""Benchmarks behind 'stocklab bench': engine throughput, decision latency, optimality, forecasting."""

@@ -1,0 +1,1 @@
+"""Running an experiment: policy builders, the plan of resumable units, executing them, and the run folder."""
