@@ -14,8 +14,7 @@ from stocklab.envs.engines.simpy_engine import PeriodResult, StockPoint
 
 
 class InventoryEnv(gym.Env[np.ndarray, np.int64]):
-    """
-    ## Description
+    """## Description
     Periodic-review replenishment of one stocking point. Each period the agent decides how much to
     order; customers arrive during the period and buy from stock on hand; unmet demand is lost or
     backordered. The dynamics are a SimPy discrete-event simulation (:class:`StockPoint`): customer
@@ -164,7 +163,8 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
 
     def demand_information(self) -> tuple[list[float], list[float]]:
         """Mean and standard deviation (units) of the demand of the current period and the next
-        ``forecast_horizon`` - 1 ones, as ``observation.information`` shows them to the policy."""
+        ``forecast_horizon`` - 1 ones, as ``observation.information`` shows them to the policy.
+        """
         t = self.sim.period
         end = t + self._info_h
         have = len(self._info_mean)

@@ -16,7 +16,8 @@ Act = Callable[[np.ndarray], int]
 
 def start_episode(policy: Policy | Act) -> Act:
     """The action function of ``policy`` (a Policy or its ``act``), with the policy reset for a new
-    episode so that per-episode memory (a forecast's period counter) starts afresh."""
+    episode so that per-episode memory (a forecast's period counter) starts afresh.
+    """
     owner = policy if isinstance(policy, Policy) else getattr(policy, "__self__", None)
     if isinstance(owner, Policy):
         owner.reset()

@@ -103,7 +103,8 @@ class PolicyConfig(StrictModel):
 class EvaluationConfig(StrictModel):
     """Evaluation protocol: ``episodes`` x ``periods`` (after ``warmup`` periods) on common random
     numbers from ``seed``; ``trace_periods`` periods of the first episode are kept for the trajectory
-    plot; ``exact`` computes the DP optimum and exact policy costs where the instance allows."""
+    plot; ``exact`` computes the DP optimum and exact policy costs where the instance allows.
+    """
 
     episodes: PositiveInt = 20
     periods: PositiveInt | None = None

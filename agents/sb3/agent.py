@@ -108,7 +108,8 @@ class SB3Agent:
         torch_threads: int | None = None,
     ) -> None:
         """``torch_threads``: if set, ``torch.set_num_threads`` for this process (1 is fastest for
-        small networks on a busy machine)."""
+        small networks on a busy machine).
+        """
         from stable_baselines3.common.env_util import make_vec_env
         from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 

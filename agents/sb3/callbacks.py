@@ -62,7 +62,8 @@ def fixed_seed_eval(
 ) -> Any:
     """SB3's EvalCallback, re-seeded with ``seed`` before every evaluation so that all see the same
     demand (common random numbers); every ``eval_freq`` env steps it scores ``episodes`` episodes of
-    ``periods`` periods and appends (steps, average cost per period) to ``agent.evaluations``."""
+    ``periods`` periods and appends (steps, average cost per period) to ``agent.evaluations``.
+    """
     from stable_baselines3.common.callbacks import EvalCallback
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
@@ -97,7 +98,8 @@ def time_limit_callback(max_seconds: float, clock: WallClock) -> Any:
 
     class TimeLimit(BaseCallback):
         """Stops training once ``max_seconds`` of wall time have passed; meanwhile ``lin_`` schedules
-        follow the wall clock too (see :class:`WallClock`)."""
+        follow the wall clock too (see :class:`WallClock`).
+        """
 
         def _on_training_start(self) -> None:
             clock.start(max_seconds)

@@ -218,7 +218,8 @@ def build_discretizer(
     config: EnvConfig, spec: ObsSpec, cfg: DiscretizerConfig | None = None
 ) -> tuple[GridDiscretizer, int]:
     """The discretiser chosen by ``cfg`` for envs built from ``config``, and the inventory-position cap
-    (units) above which the action mask forbids ordering."""
+    (units) above which the action mask forbids ordering.
+    """
     cfg = cfg or DiscretizerConfig()
     caps = default_caps(config)
     if cfg.max_inventory_position is not None:  # the other caps follow the position cap unless set

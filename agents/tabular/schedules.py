@@ -53,7 +53,7 @@ class EpsilonSchedule(StrictModel):
         return self.model_copy(update={"decay_steps": steps})
 
     def value(self, step: int) -> float:
-        """epsilon at env step ``step`` (call :meth:`resolved` first)."""
+        """Epsilon at env step ``step`` (call :meth:`resolved` first)."""
         if self.schedule == "constant" or self.decay_steps is None:
             return self.start
         frac = min(1.0, step / self.decay_steps)

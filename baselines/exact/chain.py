@@ -64,7 +64,8 @@ def _stationary(q: sp.csr_matrix, direct_max: int = 500, max_iter: int = 20_000)
     """Stationary distribution of an irreducible chain: a sparse LU solve for small chains; for
     large ones (where LU fill-in grows fast) power iteration on the damped chain 0.1 I + 0.9 P,
     which has the same stationary distribution and no periodicity, until the residual
-    ||pi P - pi||_1 is below 1e-13 (LU as fallback)."""
+    ||pi P - pi||_1 is below 1e-13 (LU as fallback).
+    """
     n = q.shape[0]
     if n == 1:
         return np.ones(1)

@@ -135,7 +135,7 @@ class DPInstance:
 
     @property
     def pipeline_length(self) -> int:
-        """m = max(L - 1, 0), the number of pipeline entries in a state."""
+        """M = max(L - 1, 0), the number of pipeline entries in a state."""
         return self.states.shape[1] - 1
 
     @property
@@ -161,7 +161,8 @@ class DPInstance:
 
     def start_state(self, start: dict[str, Any] | None = None) -> tuple[int, ...]:
         """The state tuple of a state dict (``on_hand``, ``backlog``, ``pipeline``), default the env's
-        initial state."""
+        initial state.
+        """
         init = self.config.initial
         state = dict(start) if start is not None else {
             "on_hand": init.on_hand, "backlog": init.backlog, "pipeline": list(init.pipeline)
@@ -227,7 +228,8 @@ class DPInstance:
     # --------------------------------------------------------------- costs
     def period_cost(self, y: np.ndarray) -> np.ndarray:
         """L(y) = h E(y - D)^+ + p E(D - y)^+: expected holding + shortage cost of a period that
-        starts with y units available (net inventory under backorders), cost per period."""
+        starts with y units available (net inventory under backorders), cost per period.
+        """
         values, inverse = np.unique(np.asarray(y), return_inverse=True)
         if len(values) < len(inverse):  # few distinct stock levels: compute each once
             return self.period_cost(values)[inverse.reshape(np.shape(y))]
@@ -351,7 +353,8 @@ def check_scope(config: EnvConfig, tol: float) -> np.ndarray:
 def position_bounds(config: EnvConfig, pmf: np.ndarray, lead: int) -> tuple[int, int, int]:
     """(S̄, lo, hi): the backorder base-stock level and the range of inventory positions after ordering
     [lo, hi] = {z : G(z) <= G(S̄) + K}, G(z) = h E(z - D_{L+1})^+ + p E(D_{L+1} - z)^+ with D_{L+1}
-    the demand of L + 1 periods (units). S̄ = lo = hi when K = 0."""
+    the demand of L + 1 periods (units). S̄ = lo = hi when K = 0.
+    """
     dist = pmf
     for _ in range(lead):
         dist = np.convolve(dist, pmf)

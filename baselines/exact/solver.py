@@ -144,7 +144,8 @@ class DPSolution:
 @dataclass
 class Transitions:
     """Transitions of (state, order) rows through their post-decision states: row i moves like
-    row ``post[i]`` of ``mat`` (post-decision states x n_states) and costs ``cost[i]`` per period."""
+    row ``post[i]`` of ``mat`` (post-decision states x n_states) and costs ``cost[i]`` per period.
+    """
 
     mat: sp.csr_matrix
     post: np.ndarray
@@ -292,7 +293,8 @@ def _solve_once(inst: DPInstance, tol: float, max_iter: int) -> DPSolution:
 # ------------------------------------------------------------------------------- base-stock level
 def base_stock_orders(inst: DPInstance, level: int, ip: np.ndarray) -> np.ndarray:
     """Units a base-stock policy with order-up-to ``level`` orders at positions ``ip``, through the
-    env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by ``ActionMap.order``."""
+    env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by ``ActionMap.order``.
+    """
     amap = inst.action_map
     want = np.minimum(np.maximum(0, level - ip), amap.max_order)
     if amap.mode == "quantity":

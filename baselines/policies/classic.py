@@ -91,7 +91,8 @@ class SS(ClassicPolicy):
 class RQ(ClassicPolicy):
     """(r, nQ): when IP <= r, order n*Q with n the smallest integer that lifts IP above r
     (n = ceil((r + 1 - IP) / Q)); n = 1 whenever demand comes one unit at a time. Orders stay multiples
-    of Q: at most the largest multiple of Q not above max_order."""
+    of Q: at most the largest multiple of Q not above max_order.
+    """
 
     name = "rq"
     PARAMS = REQUIRED = ("r", "Q")

@@ -69,7 +69,7 @@ def lead_time_periods(config: EnvConfig) -> int:
 
 
 def convolve_power(pmf: np.ndarray, n: int, tol: float = PMF_TOLERANCE) -> np.ndarray:
-    """pmf of the sum of ``n`` i.i.d. draws of ``pmf`` (n >= 1), the far tail (mass <= tol) trimmed."""
+    """Pmf of the sum of ``n`` i.i.d. draws of ``pmf`` (n >= 1), the far tail (mass <= tol) trimmed."""
     if n < 1:
         raise ValueError(f"n (={n}) must be >= 1")
     out = np.asarray(pmf, dtype=float)
@@ -84,7 +84,7 @@ def convolve_power(pmf: np.ndarray, n: int, tol: float = PMF_TOLERANCE) -> np.nd
 
 
 def lead_time_demand_pmf(config: EnvConfig, tol: float = PMF_TOLERANCE) -> np.ndarray:
-    """pmf of the demand over the L + 1 periods an order placed now has to cover (L = lead time).
+    """Pmf of the demand over the L + 1 periods an order placed now has to cover (L = lead time).
 
     An order placed at t arrives at t + L, so the inventory position after ordering must cover the
     demand of periods t .. t + L (Zipkin 2000, *Foundations of Inventory Management*, sec. 6.2).

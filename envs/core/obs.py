@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
 
-from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.errors import PolicyError
+
+if TYPE_CHECKING:  # the config composes demand models; the core contract only reads it
+    from stocklab.envs.config import EnvConfig
 
 #: Names of the demand-information fields (``observation.information`` forecast or oracle_mean).
 FORECAST_MEAN = "forecast_mean"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.obs import ObsSpec
+
+if TYPE_CHECKING:  # the config composes demand models; the core contract only reads it
+    from stocklab.envs.config import EnvConfig
 
 
 @dataclass(frozen=True)

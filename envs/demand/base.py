@@ -70,7 +70,7 @@ class DemandModel(StrictModel):
 
 
 def truncated_pmf(dist: stats.rv_discrete, tol: float) -> np.ndarray:
-    """pmf of a scipy discrete distribution on 0..D, the tail beyond D (mass <= tol) folded into D."""
+    """Pmf of a scipy discrete distribution on 0..D, the tail beyond D (mass <= tol) folded into D."""
     top = int(dist.ppf(1.0 - tol)) + 1
     pmf = dist.pmf(np.arange(top + 1))
     pmf[-1] += max(0.0, 1.0 - pmf.sum())
@@ -78,7 +78,7 @@ def truncated_pmf(dist: stats.rv_discrete, tol: float) -> np.ndarray:
 
 
 def rounded_pmf(dist: stats.rv_continuous, tol: float) -> np.ndarray:
-    """pmf of max(0, round(X)) for a continuous X: P(0) = F(0.5), P(k) = F(k + 0.5) - F(k - 0.5).
+    """Pmf of max(0, round(X)) for a continuous X: P(0) = F(0.5), P(k) = F(k + 0.5) - F(k - 0.5).
 
     The tail beyond D = ceil(F^-1(1 - tol)) is folded into D.
     """

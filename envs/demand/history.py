@@ -136,7 +136,8 @@ class SplitDates(StrictModel):
 
 class _FromHistory(DemandModel):
     """Shared fields: which history (``path``: a CSV/parquet file or ``m3`` / ``demo``), which SKU,
-    how to clean and scale it, and its date splits (default: :mod:`stocklab.envs.sales.history`'s)."""
+    how to clean and scale it, and its date splits (default: :mod:`stocklab.envs.sales.history`'s).
+    """
 
     path: str
     sku: str
@@ -223,7 +224,8 @@ class HistoryDemand(_FromHistory):
 
     def _block_starts(self, rng: np.random.Generator, blocks: np.ndarray) -> np.ndarray:
         """Random window positions where blocks ``blocks`` start: p = c + k m with c = (b * block) mod m
-        so that period p of the window sits where period b * block sits in the season."""
+        so that period p of the window sits where period b * block sits in the season.
+        """
         m, length, n = self._season, self._block, len(self._series)
         residue = (blocks * length) % m
         count = (n - length - residue) // m + 1
@@ -320,7 +322,8 @@ class ForecastFedDemand(_FromHistory):
 
     def expected(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of max(0, round(mu_t + e)): exact over the residual pool; for
-        normal noise, those of the normal censored at 0 (rounding ignored)."""
+        normal noise, those of the normal censored at 0 (rounding ignored).
+        """
         mu = self.mean_at(start, n)
         if self.noise == "residual":
             draws = np.maximum(np.rint(mu[:, None] + self._residuals[None, :]), 0.0)

@@ -26,7 +26,8 @@ Factor = Annotated[float, Field(ge=0.0)]
 
 class Promotion(StrictModel):
     """A promotion multiplying mean demand by ``uplift`` in periods ``start .. start + length - 1``,
-    repeated every ``every`` periods when given (e.g. every 52 weeks)."""
+    repeated every ``every`` periods when given (e.g. every 52 weeks).
+    """
 
     start: NonNegativeInt
     length: PositiveInt = 1

@@ -28,7 +28,8 @@ from stocklab.envs.forecast.base import fit_forecaster
 @dataclass
 class BacktestResult:
     """Forecasts and errors of one model on one series: row i of ``actual`` / ``forecast`` belongs to
-    ``origins[i]`` (periods seen), column j to horizon j + 1."""
+    ``origins[i]`` (periods seen), column j to horizon j + 1.
+    """
 
     model: str
     horizon: int
@@ -89,7 +90,8 @@ def rolling_origin(
 ) -> BacktestResult:
     """Backtest ``model`` on ``y`` at up to ``origins`` origins ``step`` periods apart (default: the
     horizon). ``min_train`` (default: two seasons + 2 periods, at least 8) is the shortest training
-    part allowed; DataError when no origin fits."""
+    part allowed; DataError when no origin fits.
+    """
     y = np.asarray(y, dtype=float)
     if horizon < 1:
         raise DataError(f"backtest: horizon (={horizon}) must be >= 1")

@@ -56,7 +56,8 @@ class Forecaster:
 
     def fit(self, y: np.ndarray) -> Forecaster:
         """Fit on ``y`` (1-d, units per period); sets ``fitted`` (one-step in-sample forecasts, NaN
-        where the method has none yet)."""
+        where the method has none yet).
+        """
         y = np.asarray(y, dtype=float)
         if y.ndim != 1 or len(y) < self.min_length:
             raise DataError(
@@ -77,7 +78,8 @@ class Forecaster:
 
     def predict_std(self, h: int) -> np.ndarray:
         """Standard deviation of the forecast errors of the next ``h`` periods (default: one-step
-        residual spread for every horizon)."""
+        residual spread for every horizon).
+        """
         return np.full(h, self.sigma)
 
     @property
@@ -95,7 +97,8 @@ class Forecaster:
 
 class Naive(Forecaster):
     """Last value: yhat_{n+h} = y_n; error variance sigma^2 h (random walk; Hyndman & Athanasopoulos,
-    FPP3 section 5.5)."""
+    FPP3 section 5.5).
+    """
 
     name = "naive"
 
@@ -111,7 +114,8 @@ class Naive(Forecaster):
 
 class SeasonalNaive(Forecaster):
     """Value one season earlier: yhat_{n+h} = y_{n+h-m(k+1)}, k = floor((h-1)/m); error variance
-    sigma^2 (k + 1) (FPP3 section 5.5). Falls back to naive when the series is shorter than a season."""
+    sigma^2 (k + 1) (FPP3 section 5.5). Falls back to naive when the series is shorter than a season.
+    """
 
     name = "seasonal_naive"
 

@@ -42,7 +42,8 @@ def _stl(y: np.ndarray, m: int) -> Any:
 
 def seasonal_strength(y: np.ndarray, m: int) -> float:
     """F_S = max(0, 1 - Var(R) / Var(S + R)) of an STL decomposition (Wang, Smith & Hyndman 2006,
-    Data Min. Knowl. Disc. 13:335); 0 when m < 2 or the series is shorter than two seasons."""
+    Data Min. Knowl. Disc. 13:335); 0 when m < 2 or the series is shorter than two seasons.
+    """
     y = np.asarray(y, dtype=float)
     if m < 2 or len(y) < 2 * m + 1 or np.ptp(y) == 0:
         return 0.0
@@ -199,7 +200,8 @@ class ARIMA(Forecaster):
         """Stepwise search of (p, q, P, Q) by AIC; returns the best orders and its parameters (with the
         variance appended) as starting values of the final fit. Candidates are fitted on the
         differenced series (``simple_differencing``, concentrated scale): several times faster, and
-        the AICs are comparable because every candidate shares d and D."""
+        the AICs are comparable because every candidate shares d and D.
+        """
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
         m = self.season

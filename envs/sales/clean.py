@@ -51,7 +51,8 @@ class CleaningOptions(StrictModel):
 @dataclass(frozen=True, slots=True)
 class Change:
     """One change cleaning made: ``kind`` is missing_period, missing_value, return_netted,
-    return_dropped, outlier_capped or rounded; quantities in units (``before`` NaN when absent)."""
+    return_dropped, outlier_capped or rounded; quantities in units (``before`` NaN when absent).
+    """
 
     sku: str
     date: pd.Timestamp
@@ -105,7 +106,8 @@ def clean_history(
     raw: pd.DataFrame, freq: str, options: CleaningOptions
 ) -> tuple[pd.DataFrame, CleaningReport]:
     """Clean a validated table (columns date, sku, quantity with NaN for missing) into complete
-    whole-unit series; return the table (date, sku, quantity int64) and the report of changes."""
+    whole-unit series; return the table (date, sku, quantity int64) and the report of changes.
+    """
     import pandas as pd
 
     report = CleaningReport(options)
@@ -166,7 +168,8 @@ def period_codes(
     dates: pd.DatetimeIndex, freq: str
 ) -> tuple[np.ndarray, Callable[[np.ndarray], pd.DatetimeIndex]]:
     """Consecutive integer codes of dates on a ``freq`` grid, and the function turning codes back
-    into dates (numpy arithmetic: pandas' month-start ranges are slow for hundreds of series)."""
+    into dates (numpy arithmetic: pandas' month-start ranges are slow for hundreds of series).
+    """
     import pandas as pd
 
     base = freq.split("-")[0]

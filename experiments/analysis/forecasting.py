@@ -59,7 +59,8 @@ def plot_forecast(
     history: SalesHistory, sku: str, result: BacktestResult, final: Forecaster, path: Path
 ) -> Path:
     """History, the backtest forecasts, and the forecast of the next ``horizon`` periods with its 95 %
-    prediction interval (mean +- 1.96 sd, floored at 0), saved as a PNG at ``path``."""
+    prediction interval (mean +- 1.96 sd, floored at 0), saved as a PNG at ``path``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

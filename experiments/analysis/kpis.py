@@ -91,7 +91,8 @@ class EpisodeStats:
     def forecast_kpis(self) -> dict[str, float]:
         """Forecast accuracy over the measured periods (NaN when the env gives no forecasts):
         MAE, RMSE, bias (mean forecast - demand) and MAPE in % over periods with demand > 0
-        (Hyndman & Koehler 2006, "Another look at measures of forecast accuracy")."""
+        (Hyndman & Koehler 2006, "Another look at measures of forecast accuracy").
+        """
         n = self.forecasts
         if not n:
             return {k: math.nan for k in ("forecast_mae", "forecast_rmse", "forecast_bias", "forecast_mape")}

@@ -19,7 +19,7 @@ import pandas as pd
 from stocklab.envs.core.errors import DataError
 from stocklab.experiments.analysis import plots
 from stocklab.experiments.analysis.stats import summarize_policies
-from stocklab.experiments.run.store import read_json, write_csv, write_json, write_text
+from stocklab.experiments.store import read_json, write_csv, write_json, write_text
 
 Block = tuple[
     str, Any
@@ -50,7 +50,8 @@ def _pm(mean: Any, half: Any, digits: int = 3) -> str:
 # ----------------------------------------------------------------------------------------- summary
 def summarize_run(root: Path) -> dict[str, Any]:
     """``summary.json`` content from a run's saved results: per policy (cheapest first) every KPI
-    with its 95% CI, paired differences to the best policy and the optimum, and the gap %."""
+    with its 95% CI, paired differences to the best policy and the optimum, and the gap %.
+    """
     path = root / "episodes.csv"
     if not path.exists():
         raise DataError(f"{root}: no episodes.csv; is this a finished `stocklab run` folder?")

@@ -114,7 +114,8 @@ def select_skus(
 
 def plot_segments(table: pd.DataFrame, path: Path, title: str = "") -> Path:
     """Scatter plots: ADI vs CV^2 coloured by class with the cut-offs, and CV vs seasonal strength
-    coloured by cluster (PNG at ``path``)."""
+    coloured by cluster (PNG at ``path``).
+    """
     import matplotlib
 
     matplotlib.use("Agg")

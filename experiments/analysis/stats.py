@@ -60,7 +60,7 @@ def summarize_policies(
 ) -> dict[str, dict[str, Any]]:
     """Per-policy summary, sorted by mean cost (cheapest first).
 
-    ``episodes``: per-episode results (schema :data:`~stocklab.experiments.run.store.EPISODE_COLUMNS`),
+    ``episodes``: per-episode results (schema :data:`~stocklab.experiments.store.EPISODE_COLUMNS`),
     every policy on the same seeds. ``optimum_cost``: the exact optimal average cost per period (DP),
     if known. ``exact_costs``: each policy's exact average cost (DP evaluation), where the DP could
     evaluate it.
@@ -104,7 +104,8 @@ def summarize_policies(
 
 def _gap(row: dict[str, Any], optimum: float | None, exact: float | None, paired: bool) -> dict[str, Any]:
     """Gap to the optimum: exact where the DP evaluated the policy; else simulated, on the paired
-    difference to the simulated optimal policy when there is one (its CI is then the paired CI)."""
+    difference to the simulated optimal policy when there is one (its CI is then the paired CI).
+    """
     if optimum is None or optimum <= 0:
         return {"gap_pct": None, "gap_ci95_pct": None, "gap_method": None}
     if paired:

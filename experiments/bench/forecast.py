@@ -1,5 +1,6 @@
 """Benchmarks of the demand side (``stocklab bench forecast``): env.step() throughput of a
-forecast-fed env, and the time to fit a forecaster on every series of a sales history."""
+forecast-fed env, and the time to fit a forecaster on every series of a sales history.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def _time_env(config: dict[str, Any], steps: int, seed: int) -> float:
 
 def forecast_env_throughput(steps: int = 20000, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
     """Median env.step() per second of the forecast-fed env for each ``information`` setting (the
-    forecaster is fitted once, when the config is parsed, and not timed)."""
+    forecaster is fitted once, when the config is parsed, and not timed).
+    """
     configs = {
         info: parse_env_config(
             {**BENCH_FORECAST_ENV, "observation": {"information": info, "forecast_horizon": 6}}
@@ -80,7 +82,8 @@ def holdout_accuracy(
     models: list[str], source: str = "m3", limit: int | None = None, horizon: int = 18
 ) -> dict[str, Any]:
     """The M3 protocol: fit each model on all but the last ``horizon`` periods of every series and
-    forecast those; per model the mean MASE, sMAPE and MAE over the series, and the fitting time."""
+    forecast those; per model the mean MASE, sMAPE and MAE over the series, and the fitting time.
+    """
     from stocklab.envs.forecast.backtest import rolling_origin
 
     history = load_history(source)

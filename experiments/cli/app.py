@@ -1,18 +1,14 @@
-"""The ``stocklab`` command line (typer). User errors print one message and exit with code 2."""
+"""The ``stocklab`` command line (typer). User errors print one message and exit with code 2.
+
+Commands of each topic live in their own module and register themselves here; each imports what it
+needs inside the command, so that ``stocklab --help`` starts fast.
+"""
 
 from __future__ import annotations
 
 import importlib
-import json
-import sys
-from pathlib import Path
-from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
-from stocklab.envs.core.errors import ConfigError, StocklabError
 
 app = typer.Typer(
     add_completion=False,
@@ -23,115 +19,7 @@ app = typer.Typer(
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed, optimality).")
 app.add_typer(bench_app, name="bench")
 
-out = Console()
-err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
-
-
-def _fail(exc: StocklabError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code=exc.exit_code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
-
-
-@app.command()
-def validate(
-    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
-) -> None:
-    """Check a config file and report every error with its key path, before any work."""
-    from stocklab.experiments.config import load_config
-
-    try:
-        cfg = load_config(config, set_)
-    except StocklabError as exc:
-        _fail(exc)
-    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies)")
-
-
-@app.command()
-def simulate(
-    config: Annotated[Path, typer.Argument(help="Experiment config (YAML); its env section is used.")],
-    order_up_to: Annotated[int | None, typer.Option(help="Base-stock level S (units).")] = None,
-    order: Annotated[int | None, typer.Option(help="Constant order quantity Q (units per period).")] = None,
-    episodes: Annotated[int, typer.Option(min=1, help="Episodes (independent seeds).")] = 10,
-    periods: Annotated[
-        int | None, typer.Option(min=1, help="Periods per episode (default: env.periods).")
-    ] = None,
-    warmup: Annotated[int, typer.Option(min=0, help="Periods dropped at the start of each episode.")] = 0,
-    seed: Annotated[int, typer.Option(help="Base seed of the episodes.")] = 0,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """What-if simulation of a fixed policy: average cost per period (95% CI), components, fill rate."""
-    from stocklab.baselines import BaseStock, ConstantOrder
-    from stocklab.envs.core.obs import ObsSpec
-    from stocklab.envs.core.policy import ActionMap
-    from stocklab.envs.core.seeding import episode_seeds
-    from stocklab.experiments.analysis.evaluate import evaluate
-    from stocklab.experiments.analysis.kpis import summarize
-    from stocklab.experiments.config import load_config
-
-    try:
-        if (order_up_to is None) == (order is None):
-            raise ConfigError("simulate: give exactly one of --order-up-to S or --order Q")
-        cfg = load_config(config, set_)
-        env_cfg = cfg.env
-        spec, amap = ObsSpec.for_config(env_cfg), ActionMap.for_config(env_cfg)
-        if order_up_to is not None:
-            policy = BaseStock(spec, amap, order_up_to)
-        else:
-            policy = ConstantOrder(spec, amap, order)  # type: ignore[arg-type]
-        n = periods or env_cfg.periods
-        stats = evaluate(env_cfg, policy, episode_seeds(seed, episodes), n, warmup)
-    except StocklabError as exc:
-        _fail(exc)
-    summary = {"policy": policy.name, "params": policy.params(), **summarize(stats)}
-    if as_json:
-        _print_json(summary)
-        return
-    table = Table(title=f"{cfg.name}: {policy.name} {policy.params()} — {episodes} x {n} periods")
-    table.add_column("KPI")
-    table.add_column("value", justify="right")
-    table.add_row("average cost / period", f"{summary['avg_cost']:.3f} ± {summary['ci95']:.3f} (95% CI)")
-    for key in ("holding_cost", "shortage_cost", "fixed_cost", "unit_cost"):
-        table.add_row(f"  {key.replace('_', ' ')}", f"{summary[key]:.3f}")
-    table.add_row("fill rate", f"{summary['fill_rate']:.4f}")
-    table.add_row("cycle service level", f"{summary['cycle_service_level']:.4f}")
-    table.add_row("average on hand", f"{summary['avg_on_hand']:.2f}")
-    table.add_row("average backlog", f"{summary['avg_backlog']:.2f}")
-    table.add_row("order frequency", f"{summary['order_frequency']:.3f}")
-    out.print(table)
-
-
-@bench_app.command("throughput")
-def bench_throughput(
-    steps: Annotated[int, typer.Option(min=100, help="env.step() calls per run.")] = 20000,
-    repeats: Annotated[int, typer.Option(min=1, help="Runs per mode; the median is reported.")] = 5,
-    as_json: JsonOpt = False,
-) -> None:
-    """env.step() per second on Poisson(5), L = 2, lost sales: per-period events, per-customer events,
-    and a plain-Python reference loop of the same dynamics."""
-    from stocklab.experiments.bench.throughput import throughput
-
-    result = throughput(steps=steps, repeats=repeats)
-    if as_json:
-        _print_json(result)
-        return
-    table = Table(title=f"env.step() throughput (median of {repeats} x {steps} steps)")
-    table.add_column("mode")
-    table.add_column("steps/s", justify="right")
-    for mode, r in result.items():
-        table.add_row(mode, f"{r['steps_per_s']:,.0f}")
-    out.print(table)
-
-
-# Commands of each topic live in their own module and register themselves here.
-for _module in ("optimal", "tune", "agents", "demand", "run", "export"):
+for _module in ("simulate", "optimal", "tune", "agents", "demand", "run", "export"):
     importlib.import_module(f"stocklab.experiments.cli.{_module}").register(app, bench_app)
 
 

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from stocklab.experiments.cli.common import JsonOpt, fail, print_json
+from stocklab.experiments.cli.common import out as console
+
 HistoryArg = Annotated[
     str, typer.Argument(help="Sales history: a CSV/parquet file (date, sku, quantity), or 'm3' / 'demo'.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
 CapOpt = Annotated[
     bool, typer.Option("--cap-outliers", help="Cap outliers (Hampel filter) while cleaning the history.")
 ]
@@ -23,169 +25,165 @@ def _history(source: str, cap_outliers: bool):  # noqa: ANN202 - SalesHistory, i
     return load_history(source, CleaningOptions(outliers="cap" if cap_outliers else "keep"))
 
 
+def forecast(
+    history: HistoryArg,
+    sku: Annotated[str, typer.Option("--sku", help="SKU to forecast (e.g. N1402 in m3).")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="naive | seasonal_naive | moving_average | ets | arima | regression | tree | croston | sba."
+        ),
+    ] = "ets",
+    horizon: Annotated[int, typer.Option(min=1, help="Periods forecast at each origin.")] = 12,
+    origins: Annotated[int, typer.Option(min=1, help="Rolling origins of the backtest.")] = 3,
+    out: Annotated[Path, typer.Option(help="Folder of the plot and the figures.")] = Path("runs/forecast"),
+    cap_outliers: CapOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rolling-origin backtest of a forecaster on one SKU (MAE, RMSE, MAPE, sMAPE, MASE) and a
+    plot of the history, the forecast and its 95 % prediction interval.
+    """
+    import json
+
+    from rich.table import Table
+
+    from stocklab.envs.core.errors import StocklabError
+    from stocklab.experiments.analysis.forecasting import plot_forecast, run_forecast
+
+    try:
+        hist = _history(history, cap_outliers)
+        figures, result, final = run_forecast(hist, sku, model, horizon, origins)
+    except StocklabError as exc:
+        fail(exc)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in sku)
+    figures["plot"] = str(plot_forecast(hist, sku, result, final, out / f"{safe}_{model}.png"))
+    (out / f"{safe}_{model}.json").write_text(json.dumps(figures, indent=2, default=float) + "\n")
+    if as_json:
+        print_json(figures)
+        return
+    table = Table(title=f"{sku}: {figures['chosen']}, horizon {horizon}, origins {figures['origins']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("mae", "rmse", "mape", "smape", "mase"):
+        table.add_row(key.upper(), f"{figures[key]:.4g}")
+    console.print(table)
+    console.print(f"plot: {figures['plot']}")
+
+
+def segment(
+    history: HistoryArg,
+    k: Annotated[int, typer.Option("--k", min=1, help="Number of K-means clusters.")] = 4,
+    select: Annotated[
+        list[str] | None,
+        typer.Option("--select", help="Print the SKUs of this class (smooth, erratic, intermittent, lumpy)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder of the table and the plot.")] = Path("runs/segment"),
+    seed: Annotated[int, typer.Option(help="Seed of K-means.")] = 0,
+    cap_outliers: CapOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Classify SKUs by demand pattern (ADI / CV² Syntetos-Boylan classes) and by K-means on
+    scaled features; write segments.csv and segments.png.
+    """
+    from rich.table import Table
+
+    from stocklab.envs.core.errors import StocklabError
+    from stocklab.experiments.analysis.segment import check_classes, plot_segments, select_skus, summary
+    from stocklab.experiments.analysis.segment import segment as run_segment
+
+    try:
+        check_classes(select or [])
+        hist = _history(history, cap_outliers)
+        table = run_segment(hist, k=k, seed=seed)
+        chosen = select_skus(table, classes=select) if select else None
+    except StocklabError as exc:
+        fail(exc)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "segments.csv"
+    table.to_csv(csv_path, index=False)
+    png_path = plot_segments(table, out / "segments.png", title=f"{history}: {len(table)} SKUs")
+    figures = {**summary(table), "table": str(csv_path), "plot": str(png_path)}
+    if chosen is not None:
+        figures["selected"] = chosen
+    if as_json:
+        print_json(figures)
+        return
+    grid = Table(title=f"{history}: {len(table)} SKUs by demand pattern")
+    grid.add_column("class")
+    grid.add_column("SKUs", justify="right")
+    for name, count in figures["classes"].items():
+        grid.add_row(name, str(count))
+    console.print(grid)
+    console.print(f"table: {csv_path}\nplot: {png_path}")
+    if chosen is not None:
+        console.print(" ".join(chosen) or "(no SKU in the selected classes)")
+
+
+def bench_forecast(
+    steps: Annotated[int, typer.Option(min=100, help="env.step() calls per run.")] = 20000,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs per setting; the median is reported.")] = 3,
+    fit_all: Annotated[
+        bool, typer.Option("--fit-all", help="Also time fitting --model on every M3 series.")
+    ] = False,
+    model: Annotated[str, typer.Option(help="Forecaster timed by --fit-all.")] = "ets",
+    accuracy: Annotated[
+        int,
+        typer.Option(min=0, help="Also score --models on the M3 holdout of this many series (0: no)."),
+    ] = 0,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated forecasters scored by --accuracy.")
+    ] = "naive,seasonal_naive,ets,arima,regression,tree,croston",
+    as_json: JsonOpt = False,
+) -> None:
+    """env.step() per second of an ETS-fed env (information none / forecast / oracle_mean); with
+    --fit-all the time to fit a forecaster on all 474 M3 monthly MICRO series; with --accuracy N
+    the mean MASE / sMAPE of forecasters on the last 18 months of N M3 series.
+    """
+    from rich.table import Table
+
+    from stocklab.envs.core.errors import StocklabError
+    from stocklab.envs.forecast.base import forecaster_class
+    from stocklab.experiments.bench.forecast import fit_all as run_fit_all
+    from stocklab.experiments.bench.forecast import forecast_env_throughput, holdout_accuracy
+
+    try:
+        result: dict = {"env": forecast_env_throughput(steps=steps, repeats=repeats)}
+        if fit_all:
+            result["fit_all"] = run_fit_all(model)
+        if accuracy:
+            names = [m.strip() for m in models.split(",") if m.strip()]
+            for name in names:
+                forecaster_class(name)
+            result["accuracy"] = holdout_accuracy(names, limit=accuracy)
+    except StocklabError as exc:
+        fail(exc)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"forecast-fed env.step() throughput (median of {repeats} x {steps} steps)")
+    table.add_column("information")
+    table.add_column("steps/s", justify="right")
+    for info, r in result["env"].items():
+        table.add_row(info, f"{r['steps_per_s']:,.0f}")
+    console.print(table)
+    if fit_all:
+        fa = result["fit_all"]
+        console.print(
+            f"fit {fa['model']} on {fa['series']} {fa['source']} series: {fa['seconds']:.1f} s "
+            f"({fa['seconds_per_series'] * 1000:.0f} ms per series, {len(fa['failures'])} failures)"
+        )
+    if accuracy:
+        acc = result["accuracy"]
+        grid = Table(title=f"M3 holdout ({acc['horizon']} months) of {acc['series']} series")
+        for col in ("model", "MASE", "sMAPE", "seconds"):
+            grid.add_column(col, justify="left" if col == "model" else "right")
+        for name, r in acc["models"].items():
+            grid.add_row(name, f"{r['mase']:.3f}", f"{r['smape']:.2f}", f"{r['seconds']:.1f}")
+        console.print(grid)
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this module's commands to the ``stocklab`` app (and its ``bench`` group)."""
-
-    @app.command()
-    def forecast(
-        history: HistoryArg,
-        sku: Annotated[str, typer.Option("--sku", help="SKU to forecast (e.g. N1402 in m3).")],
-        model: Annotated[
-            str,
-            typer.Option(
-                help="naive | seasonal_naive | moving_average | ets | arima | regression | tree | croston | sba."
-            ),
-        ] = "ets",
-        horizon: Annotated[int, typer.Option(min=1, help="Periods forecast at each origin.")] = 12,
-        origins: Annotated[int, typer.Option(min=1, help="Rolling origins of the backtest.")] = 3,
-        out: Annotated[Path, typer.Option(help="Folder of the plot and the figures.")] = Path(
-            "runs/forecast"
-        ),
-        cap_outliers: CapOpt = False,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Rolling-origin backtest of a forecaster on one SKU (MAE, RMSE, MAPE, sMAPE, MASE) and a
-        plot of the history, the forecast and its 95 % prediction interval."""
-        import json
-
-        from rich.table import Table
-
-        from stocklab.envs.core.errors import StocklabError
-        from stocklab.experiments.analysis.forecasting import plot_forecast, run_forecast
-        from stocklab.experiments.cli.app import _fail, _print_json
-        from stocklab.experiments.cli.app import out as console
-
-        try:
-            hist = _history(history, cap_outliers)
-            figures, result, final = run_forecast(hist, sku, model, horizon, origins)
-        except StocklabError as exc:
-            _fail(exc)
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in sku)
-        figures["plot"] = str(plot_forecast(hist, sku, result, final, out / f"{safe}_{model}.png"))
-        (out / f"{safe}_{model}.json").write_text(json.dumps(figures, indent=2, default=float) + "\n")
-        if as_json:
-            _print_json(figures)
-            return
-        table = Table(title=f"{sku}: {figures['chosen']}, horizon {horizon}, origins {figures['origins']}")
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        for key in ("mae", "rmse", "mape", "smape", "mase"):
-            table.add_row(key.upper(), f"{figures[key]:.4g}")
-        console.print(table)
-        console.print(f"plot: {figures['plot']}")
-
-    @app.command()
-    def segment(
-        history: HistoryArg,
-        k: Annotated[int, typer.Option("--k", min=1, help="Number of K-means clusters.")] = 4,
-        select: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--select", help="Print the SKUs of this class (smooth, erratic, intermittent, lumpy)."
-            ),
-        ] = None,
-        out: Annotated[Path, typer.Option(help="Folder of the table and the plot.")] = Path("runs/segment"),
-        seed: Annotated[int, typer.Option(help="Seed of K-means.")] = 0,
-        cap_outliers: CapOpt = False,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Classify SKUs by demand pattern (ADI / CV² Syntetos-Boylan classes) and by K-means on
-        scaled features; write segments.csv and segments.png."""
-        from rich.table import Table
-
-        from stocklab.envs.core.errors import StocklabError
-        from stocklab.experiments.analysis.segment import check_classes, plot_segments, select_skus, summary
-        from stocklab.experiments.analysis.segment import segment as run_segment
-        from stocklab.experiments.cli.app import _fail, _print_json
-        from stocklab.experiments.cli.app import out as console
-
-        try:
-            check_classes(select or [])
-            hist = _history(history, cap_outliers)
-            table = run_segment(hist, k=k, seed=seed)
-            chosen = select_skus(table, classes=select) if select else None
-        except StocklabError as exc:
-            _fail(exc)
-        out.mkdir(parents=True, exist_ok=True)
-        csv_path = out / "segments.csv"
-        table.to_csv(csv_path, index=False)
-        png_path = plot_segments(table, out / "segments.png", title=f"{history}: {len(table)} SKUs")
-        figures = {**summary(table), "table": str(csv_path), "plot": str(png_path)}
-        if chosen is not None:
-            figures["selected"] = chosen
-        if as_json:
-            _print_json(figures)
-            return
-        grid = Table(title=f"{history}: {len(table)} SKUs by demand pattern")
-        grid.add_column("class")
-        grid.add_column("SKUs", justify="right")
-        for name, count in figures["classes"].items():
-            grid.add_row(name, str(count))
-        console.print(grid)
-        console.print(f"table: {csv_path}\nplot: {png_path}")
-        if chosen is not None:
-            console.print(" ".join(chosen) or "(no SKU in the selected classes)")
-
-    @bench_app.command("forecast")
-    def bench_forecast(
-        steps: Annotated[int, typer.Option(min=100, help="env.step() calls per run.")] = 20000,
-        repeats: Annotated[int, typer.Option(min=1, help="Runs per setting; the median is reported.")] = 3,
-        fit_all: Annotated[
-            bool, typer.Option("--fit-all", help="Also time fitting --model on every M3 series.")
-        ] = False,
-        model: Annotated[str, typer.Option(help="Forecaster timed by --fit-all.")] = "ets",
-        accuracy: Annotated[
-            int,
-            typer.Option(min=0, help="Also score --models on the M3 holdout of this many series (0: no)."),
-        ] = 0,
-        models: Annotated[
-            str, typer.Option(help="Comma-separated forecasters scored by --accuracy.")
-        ] = "naive,seasonal_naive,ets,arima,regression,tree,croston",
-        as_json: JsonOpt = False,
-    ) -> None:
-        """env.step() per second of an ETS-fed env (information none / forecast / oracle_mean); with
-        --fit-all the time to fit a forecaster on all 474 M3 monthly MICRO series; with --accuracy N
-        the mean MASE / sMAPE of forecasters on the last 18 months of N M3 series."""
-        from rich.table import Table
-
-        from stocklab.envs.core.errors import StocklabError
-        from stocklab.envs.forecast.base import forecaster_class
-        from stocklab.experiments.bench.forecast import fit_all as run_fit_all
-        from stocklab.experiments.bench.forecast import forecast_env_throughput, holdout_accuracy
-        from stocklab.experiments.cli.app import _fail, _print_json
-        from stocklab.experiments.cli.app import out as console
-
-        try:
-            result: dict = {"env": forecast_env_throughput(steps=steps, repeats=repeats)}
-            if fit_all:
-                result["fit_all"] = run_fit_all(model)
-            if accuracy:
-                names = [m.strip() for m in models.split(",") if m.strip()]
-                for name in names:
-                    forecaster_class(name)
-                result["accuracy"] = holdout_accuracy(names, limit=accuracy)
-        except StocklabError as exc:
-            _fail(exc)
-        if as_json:
-            _print_json(result)
-            return
-        table = Table(title=f"forecast-fed env.step() throughput (median of {repeats} x {steps} steps)")
-        table.add_column("information")
-        table.add_column("steps/s", justify="right")
-        for info, r in result["env"].items():
-            table.add_row(info, f"{r['steps_per_s']:,.0f}")
-        console.print(table)
-        if fit_all:
-            fa = result["fit_all"]
-            console.print(
-                f"fit {fa['model']} on {fa['series']} {fa['source']} series: {fa['seconds']:.1f} s "
-                f"({fa['seconds_per_series'] * 1000:.0f} ms per series, {len(fa['failures'])} failures)"
-            )
-        if accuracy:
-            acc = result["accuracy"]
-            grid = Table(title=f"M3 holdout ({acc['horizon']} months) of {acc['series']} series")
-            for col in ("model", "MASE", "sMAPE", "seconds"):
-                grid.add_column(col, justify="left" if col == "model" else "right")
-            for name, r in acc["models"].items():
-                grid.add_row(name, f"{r['mase']:.3f}", f"{r['smape']:.2f}", f"{r['seconds']:.1f}")
-            console.print(grid)
+    app.command()(forecast)
+    app.command()(segment)
+    bench_app.command("forecast")(bench_forecast)

@@ -7,68 +7,65 @@ from typing import Annotated
 
 import typer
 
+from stocklab.experiments.cli.common import err, fail
+from stocklab.experiments.cli.common import out as console
+
+
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder of runs; results go to OUT/<name>/.")] = Path(
+        "runs"
+    ),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE (YAML value).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Parallel worker processes.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train / tune every policy, evaluate all on common random numbers, write results and a report.
+
+    Re-running the same command resumes an interrupted run: finished units are not redone.
+    """
+    import json
+    import sys
+
+    from stocklab.envs.core.errors import StocklabError
+    from stocklab.experiments.run.runner import RunOptions, run_from_file
+
+    try:
+        root = run_from_file(config, set_, RunOptions(out=out, jobs=jobs, progress=not quiet))
+    except StocklabError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted: run the same command again to resume (finished work is kept)")
+        raise typer.Exit(code=130) from None
+    summary = json.loads((root / "summary.json").read_text())
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    _print_summary(console, summary)
+    console.print(f"report: {root / 'report.html'}  (also report.md, summary.json, episodes.csv)")
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `stocklab run` (runs/<name>).")],
+) -> None:
+    """Rebuild the summary, plots, report.md and report.html of a run from its saved results."""
+    from stocklab.envs.core.errors import DataError, StocklabError
+    from stocklab.experiments.analysis.report import rebuild
+
+    try:
+        if not run_dir.is_dir():
+            raise DataError(f"{run_dir}: not a folder (give runs/<name> of a finished run)")
+        path = rebuild(run_dir)
+    except StocklabError as exc:
+        fail(exc)
+    console.print(f"report: {path}")
+
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this module's commands to the ``stocklab`` app (and its ``bench`` group)."""
-
-    @app.command()
-    def run(
-        config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
-        out: Annotated[Path, typer.Option("--out", help="Folder of runs; results go to OUT/<name>/.")] = Path(
-            "runs"
-        ),
-        set_: Annotated[
-            list[str] | None, typer.Option("--set", help="Override KEY=VALUE (YAML value).")
-        ] = None,
-        jobs: Annotated[int, typer.Option("--jobs", min=1, help="Parallel worker processes.")] = 1,
-        quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    ) -> None:
-        """Train / tune every policy, evaluate all on common random numbers, write results and a report.
-
-        Re-running the same command resumes an interrupted run: finished units are not redone.
-        """
-        import json
-        import sys
-
-        from stocklab.envs.core.errors import StocklabError
-        from stocklab.experiments.cli.app import _fail, err
-        from stocklab.experiments.cli.app import out as console
-        from stocklab.experiments.run.runner import RunOptions, run_from_file
-
-        try:
-            root = run_from_file(config, set_, RunOptions(out=out, jobs=jobs, progress=not quiet))
-        except StocklabError as exc:
-            _fail(exc)
-        except KeyboardInterrupt:
-            err.print("interrupted: run the same command again to resume (finished work is kept)")
-            raise typer.Exit(code=130) from None
-        summary = json.loads((root / "summary.json").read_text())
-        if as_json:
-            sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-            return
-        _print_summary(console, summary)
-        console.print(f"report: {root / 'report.html'}  (also report.md, summary.json, episodes.csv)")
-
-    @app.command()
-    def report(
-        run_dir: Annotated[
-            Path, typer.Argument(help="A run folder written by `stocklab run` (runs/<name>).")
-        ],
-    ) -> None:
-        """Rebuild the summary, plots, report.md and report.html of a run from its saved results."""
-        from stocklab.envs.core.errors import DataError, StocklabError
-        from stocklab.experiments.analysis.report import rebuild
-        from stocklab.experiments.cli.app import _fail
-        from stocklab.experiments.cli.app import out as console
-
-        try:
-            if not run_dir.is_dir():
-                raise DataError(f"{run_dir}: not a folder (give runs/<name> of a finished run)")
-            path = rebuild(run_dir)
-        except StocklabError as exc:
-            _fail(exc)
-        console.print(f"report: {path}")
+    app.command()(run)
+    app.command()(report)
 
 
 def _print_summary(console, summary: dict) -> None:  # noqa: ANN001 - a rich Console

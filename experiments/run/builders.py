@@ -22,7 +22,7 @@ from stocklab.envs.core.errors import ConfigError, StocklabError
 from stocklab.envs.core.policy import Policy
 from stocklab.envs.core.seeding import episode_seeds
 from stocklab.experiments.config import AGENT_KINDS, ExperimentConfig, PolicyConfig
-from stocklab.experiments.run.store import read_pickle
+from stocklab.experiments.store import read_pickle
 
 Progress = Callable[[float, float | None], None]
 
@@ -46,7 +46,8 @@ class BuildContext:
 
     def seeds(self, n: int) -> list[int]:
         """``n`` distinct 32-bit seeds for training / tuning episodes, derived from :attr:`seed` and
-        disjoint from the evaluation seeds."""
+        disjoint from the evaluation seeds.
+        """
         out: list[int] = []
         children = np.random.SeedSequence(self.seed).spawn(n + len(self.eval_seeds))
         for child in children:
@@ -76,7 +77,8 @@ class Builder:
 
     def check(self, env: EnvConfig, spec: PolicyConfig, deep: bool = False) -> None:
         """Raise StocklabError when the entry cannot be built for this env (before any work); ``deep``
-        also runs checks that import heavy libraries (torch), which ``stocklab run`` does first."""
+        also runs checks that import heavy libraries (torch), which ``stocklab run`` does first.
+        """
 
     def build(self, ctx: BuildContext) -> Built:
         """Train, tune or solve; save artefacts under ``ctx.workdir``."""
@@ -124,7 +126,8 @@ class ClassicBuilder(Builder):
     """base_stock, ss, rq, constant, newsvendor, capped_base_stock, lp: built from ``params`` when given;
     otherwise newsvendor and lp use their defaults and the others are tuned by
     ``stocklab.baselines.tuning.search.tune`` (exact where theory allows, else a search simulated on training
-    seeds; budget ``train.episodes`` x ``train.periods``)."""
+    seeds; budget ``train.episodes`` x ``train.periods``).
+    """
 
     pickles = False
 
@@ -194,7 +197,8 @@ EXACT_EVAL_STATES = 5_000
 
 def exact_cost(env: EnvConfig, policy: Policy) -> float | None:
     """Exact long-run average cost per period of ``policy`` (DP evaluation), or None when the DP
-    cannot evaluate this instance or policy."""
+    cannot evaluate this instance or policy.
+    """
     try:
         dp = importlib.import_module("stocklab.baselines.exact.solver")
         n = dp.DPInstance.from_config(env).n_states
@@ -244,7 +248,8 @@ def builder(kind: str) -> Builder:
 
 def check_policies(cfg: ExperimentConfig, deep: bool = False) -> None:
     """Check every policy entry against its kind and the env; ConfigError names ``policies[i]``.
-    ``deep`` adds the checks that import torch (SB3 hyper-parameters)."""
+    ``deep`` adds the checks that import torch (SB3 hyper-parameters).
+    """
     for i, spec in enumerate(cfg.policies):
         try:
             builder(spec.kind).check(cfg.env, spec, deep)

@@ -34,7 +34,8 @@ _QUEUE: Any = None
 def worker_init(q: Any, parent: int | None = None) -> None:
     """Pool initializer: remember the progress queue in the worker process, and exit when the main
     process ``parent`` (pid) dies: after a SIGKILL of ``stocklab run`` no worker lingers (a worker
-    whose parent is gone is re-parented, so its parent pid changes)."""
+    whose parent is gone is re-parented, so its parent pid changes).
+    """
     global _QUEUE
     _QUEUE = q
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle (it ends us)
@@ -50,7 +51,8 @@ def _watch_parent(parent: int) -> None:
 
 def worker_reporter(key: Hashable, tick: bool = False) -> Reporter:
     """A reporter that sends ``(key, done, total, tick)`` to the main process; ``tick``: every call
-    advances the task by one (chunks of one task report from several workers)."""
+    advances the task by one (chunks of one task report from several workers).
+    """
 
     def report(done: float, total: float | None = None) -> None:
         if _QUEUE is not None:

@@ -32,7 +32,7 @@ from stocklab.experiments.config import ExperimentConfig
 from stocklab.experiments.run import units as jobs
 from stocklab.experiments.run.manifest import finish, new_manifest, resume_manifest, stable_hash, versions
 from stocklab.experiments.run.progress import ProgressBoard, worker_init, worker_reporter
-from stocklab.experiments.run.store import (
+from stocklab.experiments.store import (
     episodes_frame,
     read_json,
     read_unit,
@@ -64,7 +64,8 @@ def _dump(model: Any) -> Any:
 
 def train_seed(cfg: ExperimentConfig, name: str) -> int:
     """Training / tuning seed of policy ``name``: ``train.seed`` or derived from ``evaluation.seed`` and
-    the name, on a SeedSequence branch the evaluation seeds never use."""
+    the name, on a SeedSequence branch the evaluation seeds never use.
+    """
     spec = next(p for p in cfg.policies if p.name == name)
     if spec.train.seed is not None:
         return spec.train.seed
@@ -156,7 +157,8 @@ class RunOptions:
 
 def write_config(cfg: ExperimentConfig, root: Path) -> None:
     """``config.yaml``: the config as run (overrides applied, data paths absolute; loadable again);
-    ``config.resolved.yaml``: the same with every default filled in."""
+    ``config.resolved.yaml``: the same with every default filled in.
+    """
     given = cfg.model_dump(mode="json", by_alias=True, exclude_unset=True)
     write_text(root / "config.yaml", yaml.safe_dump(given, sort_keys=False))
     write_text(root / "config.resolved.yaml", yaml.safe_dump(_dump(cfg), sort_keys=False))
@@ -289,7 +291,8 @@ def _execute(plan: Plan, root: Path, opts: RunOptions) -> None:
 
 def _stop(pool: Executor) -> None:
     """Cancel what has not started and end the workers now (Ctrl-C, or a job failed): waiting for
-    a long training job to finish would make Ctrl-C hang. Their finished units are already on disk."""
+    a long training job to finish would make Ctrl-C hang. Their finished units are already on disk.
+    """
     processes = list((getattr(pool, "_processes", None) or {}).values())  # ProcessPoolExecutor's workers
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
@@ -324,7 +327,8 @@ def run_from_file(config: Path, overrides: list[str] | None = None, opts: RunOpt
 
 def load_run_policy(run_dir: Path, name: str) -> tuple[Any, Any]:
     """The built policy ``name`` of a run folder (the one its evaluation used) and the env config it
-    acts in; for ``stocklab export``. DataError when the folder or the policy's build is missing."""
+    acts in; for ``stocklab export``. DataError when the folder or the policy's build is missing.
+    """
     from stocklab.envs.core.errors import DataError, PolicyError, did_you_mean
     from stocklab.experiments.config import load_config
 

@@ -2,7 +2,7 @@
 (train / tune) one policy, evaluate one policy on a list of episodes.
 
 Each unit writes its result files atomically and its JSON record last, with the hash of its inputs:
-the record is the unit's "done" mark (see :mod:`stocklab.experiments.run.store`). A unit never reads
+the record is the unit's "done" mark (see :mod:`stocklab.experiments.store`). A unit never reads
 another unit's half-written output, because a record only appears after everything it refers to.
 """
 
@@ -21,7 +21,7 @@ from stocklab.envs.rollout import episode_infos
 from stocklab.experiments.analysis.kpis import EpisodeStats
 from stocklab.experiments.config import ExperimentConfig, PolicyConfig
 from stocklab.experiments.run.builders import BuildContext, Progress, builder, exact_cost, solve_optimum
-from stocklab.experiments.run.store import (
+from stocklab.experiments.store import (
     TRACE_COLUMNS,
     read_json,
     read_pickle,
@@ -154,7 +154,7 @@ def run_episode(
     """One evaluation episode: ``evaluation.warmup`` + measured periods under episode ``seed``.
 
     Returns the KPI sums of the measured periods and, for ``trace_periods`` > 0, the first measured
-    periods as rows of :data:`~stocklab.experiments.run.store.TRACE_COLUMNS`. When the policy sees a
+    periods as rows of :data:`~stocklab.experiments.store.TRACE_COLUMNS`. When the policy sees a
     forecast (observation field ``forecast_mean``, entry 0 = the period about to be served), each
     period's forecast is scored against its demand (forecast accuracy KPIs).
     """
@@ -198,7 +198,8 @@ def eval_job(
     progress: Progress | None = None,
 ) -> int:
     """Evaluate the built policy of ``unit`` on ``episodes`` = [(index, seed, unit hash)]; one record
-    per episode (episode 0 also writes the trajectory trace). Returns the episodes run."""
+    per episode (episode 0 also writes the trajectory trace). Returns the episodes run.
+    """
     _limit_threads()
     paths = Paths(root)
     policy = load_policy(cfg, root, unit)

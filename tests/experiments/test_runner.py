@@ -16,7 +16,7 @@ from stocklab.experiments.cli.app import app
 from stocklab.experiments.config import load_config, parse_config
 from stocklab.experiments.run import units as jobs_mod
 from stocklab.experiments.run.runner import RunOptions, make_plan, run_experiment
-from stocklab.experiments.run.store import EPISODE_COLUMNS
+from stocklab.experiments.store import EPISODE_COLUMNS
 
 CONFIG = {
     "name": "small",

@@ -1,0 +1,28 @@
+"""What every CLI command shares: the consoles, the ``--json`` option, and how a user error ends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from stocklab.envs.core.errors import StocklabError
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
+
+
+def fail(exc: StocklabError) -> NoReturn:
+    """Print a user error as one message and exit with its code (2): tracebacks are for bugs only."""
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code=exc.exit_code)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
