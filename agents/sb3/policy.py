@@ -19,6 +19,7 @@ directory cannot run code. torch and stable_baselines3 are imported when a polic
 from __future__ import annotations
 
 import json
+import pickle  # only for its exception type: nothing here unpickles
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,10 @@ def load_network_params(network: Any, zip_path: Path) -> None:
     try:
         _, params, _ = load_from_zip_file(zip_path, device="cpu", load_data=False)
         network.load_state_dict(params["policy"])
+    except pickle.UnpicklingError:  # torch's weights-only loader refused a non-tensor object
+        raise PolicyError(
+            f"{zip_path}: holds objects other than tensors (code, perhaps); refused without running them"
+        ) from None
     except (KeyError, RuntimeError, ValueError, OSError) as exc:
         raise PolicyError(
             f"{zip_path}: parameters do not fit the network ({type(exc).__name__}: {exc})"
