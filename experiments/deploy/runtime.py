@@ -260,7 +260,7 @@ class DeployedPolicy:
         return on_hand[0], pipeline, backlog[0]
 
     def _derived_inventory_position(self, state: Mapping[str, Any]) -> float | None:
-        """on hand + pipeline - backlog (units), or None when a term is malformed (reported by field)."""
+        """The inventory position on hand + pipeline - backlog (units), or None when a term is malformed."""
         terms = self._ip_terms(state)
         return None if terms is None else terms[0] + sum(terms[1]) - terms[2]
 

@@ -121,13 +121,13 @@ def _vector(cell: str, size: int, where: str) -> list[float]:
 
 
 def _state(
-    row: list[str], layout: dict[int, tuple[str, int | None]], spec: ObsSpec, where: str
+    row: list[str], header: list[str], layout: dict[int, tuple[str, int | None]], spec: ObsSpec, where: str
 ) -> dict[str, Any]:
     sizes = {f.name: f.size for f in spec.fields}
     state: dict[str, Any] = {}
     for i, (field, index) in layout.items():
         cell = row[i]
-        here = f"{where}, column {field if index is None else f'{field}[{index}]'}"
+        here = f"{where}, column {header[i].strip()}"
         if field == SKU:
             continue
         if not cell.strip():
@@ -169,7 +169,7 @@ def read_states_csv(
             if len(row) != len(header):
                 raise DataError(f"{where}: {len(row)} cells for {len(header)} columns")
             rows.append(row)
-            states.append(_state(row, layout, spec, where))
+            states.append(_state(row, header, layout, spec, where))
     except csv.Error as exc:
         raise DataError(f"{path}: row {reader.line_num}: not valid CSV ({exc})") from None
     return header, rows, states
