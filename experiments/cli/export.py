@@ -163,7 +163,7 @@ def act(
         str | None, typer.Option(help='One state as JSON, e.g. {"on_hand": 7, "pipeline": [5, 3]}.')
     ] = None,
     states: Annotated[
-        Path | None, typer.Option(help="CSV of states, one row per SKU (format below).")
+        Path | None, typer.Option(help="CSV of states, one row per SKU (format above).")
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="New file for the --states result (default: print it).")
@@ -183,10 +183,13 @@ def act(
     The states CSV has one row per state and one column per value the policy observes, named like
     the fields of its manifest's obs_spec: on_hand; backlog (backorder policies; optional, 0);
     pipeline[0], pipeline[1], ... (units on order, entry k due within k + 1 periods); and, where the
-    policy uses them, recent_demand[k], forecast_mean[k], forecast_std[k]. inventory_position is
-    optional: it is derived as on_hand + pipeline - backlog, and refused when it contradicts that sum.
-    An optional sku column is passed through; any other column is refused. --template prints the
-    columns. The result is the same table with an order column (units), printed or written to --out.
+    policy uses them, recent_demand[0], ..., forecast_mean[0], ..., forecast_std[0], ....
+    inventory_position is optional: it is derived as on_hand + pipeline - backlog, and refused when it
+    contradicts that sum. An optional sku column is passed through; any other column is refused.
+    --template prints the columns; configs/states/ has examples.
+
+    Example for the quickstart policies: a file with the lines "sku,on_hand,pipeline[0]" and
+    "A-100,7,5". The result is the same table with an order column (units), printed or written to --out.
     """
     from stocklab.envs.core.errors import ConfigError, StocklabError
     from stocklab.experiments.deploy.paths import check_output_file

@@ -66,10 +66,14 @@ def seal(directory: Path, manifest: dict[str, Any], key: bytes | None = None) ->
     return manifest
 
 
-def read_bounded(path: Path, limit: int, what: str) -> bytes:
-    """The bytes of regular file ``path`` (at most ``limit``); PolicyError for links, devices, big files."""
+def read_bounded(path: Path, limit: int, what: str, follow: bool = False) -> bytes:
+    """The bytes of regular file ``path`` (at most ``limit``); PolicyError for devices, pipes, big files.
+
+    A symbolic link is refused too, unless ``follow`` (a user's own input file may be a link; a file
+    inside an artefact may not).
+    """
     try:
-        info = os.lstat(path)
+        info = os.stat(path) if follow else os.lstat(path)
     except FileNotFoundError:
         raise PolicyError(f"{path}: {what} is missing") from None
     except OSError as exc:

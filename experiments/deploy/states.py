@@ -148,7 +148,7 @@ def read_states_csv(
 ) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
     """Read a states file: (header, rows as text, one state dict per row); DataError names row and column."""
     path = Path(path)
-    data = read_bounded(path, MAX_BYTES, "the states file")
+    data = read_bounded(path, MAX_BYTES, "the states file", follow=True)
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark (spreadsheet exports) is dropped
     except UnicodeDecodeError:

@@ -208,3 +208,23 @@ def test_nan_in_a_state_is_refused(artefacts):
         "act", str(artefacts[0] / "base_stock"), "--state", '{"on_hand": NaN, "pipeline": [1]}'
     )
     assert code == 2 and "NaN is not JSON" in stderr
+
+
+def test_the_readme_act_commands_work_as_written(artefacts):
+    """The README's `stocklab act ppo_policy/ ...` line, run on a quickstart PPO artefact."""
+    import shlex
+
+    root, _ = artefacts
+    line = next(
+        x for x in (ROOT / "README.md").read_text().splitlines() if x.startswith("stocklab act ppo_policy/")
+    )
+    command, comment = line.split("#", 1)
+    args = shlex.split(command)[1:]
+    assert args[:2] == ["act", "ppo_policy/"]
+    code, stdout, stderr = cli("act", str(root / "ppo"), *args[2:])
+    assert code == 0 and stdout.strip().isdigit(), stderr
+    alternative = [
+        str(ROOT / a) if a.startswith("configs/") else a for a in shlex.split(comment.replace("or ", "", 1))
+    ]
+    code, stdout, stderr = cli("act", str(root / "ppo"), *alternative)
+    assert code == 0 and stdout.splitlines()[0] == "sku,on_hand,pipeline[0],order", stderr
