@@ -66,7 +66,7 @@ def cost_differences_figure(diffs: pd.DataFrame, best: str, episodes: int) -> Fi
     frame = diffs.iloc[::-1].reset_index(drop=True)  # cheapest on top
     d, h = frame["diff"].to_list(), frame["ci95"].fillna(0.0).to_list()
     labels = [f"{p}  {v:+.3f} ± {e:.3f}" for p, v, e in zip(frame["policy"], d, h)]
-    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(frame) + 1.9))
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(frame) + 1.9), layout="constrained")
     top = _clip_limit([v + e for v, e in zip(d, h)], ratio=10.0)  # differences start at 0: clip later
     inside = [i for i, v in enumerate(d) if top is None or v + h[i] <= top]
     ax.errorbar([d[i] for i in inside], inside, xerr=[h[i] for i in inside], fmt="o", color="#4C72B0",
@@ -92,9 +92,8 @@ def cost_differences_figure(diffs: pd.DataFrame, best: str, episodes: int) -> Fi
     ax.grid(axis="x", alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("exact"))
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper center",
-              bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)  # fmt: skip
-    fig.tight_layout()
+    fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside lower center", ncol=2,
+               fontsize=8, frameon=False)  # fmt: skip
     return fig
 
 

@@ -22,7 +22,7 @@ import yaml
 from stocklab.envs.core.errors import DataError
 from stocklab.experiments.analysis import plots
 from stocklab.experiments.analysis.render import Block, fmt, pm, to_html, to_markdown
-from stocklab.experiments.analysis.run_info import run_blocks, setup_blocks
+from stocklab.experiments.analysis.run_info import plural, run_blocks, setup_blocks
 from stocklab.experiments.analysis.stats import difference_frame, headline, summarize_policies
 from stocklab.experiments.store import read_json, write_csv, write_json, write_text
 
@@ -86,6 +86,15 @@ def _read_config(root: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- headline
+def _half(r: dict[str, Any], half: float | None) -> float | None:
+    """A CI half-width to show: none from a single episode (the summary stores 0 there)."""
+    return half if r["episodes"] >= 2 else None
+
+
+def _diff_cell(r: dict[str, Any], diff: float, half: float | None) -> str:
+    return f"{diff:+.3f}" if _half(r, half) is None else f"{diff:+.3f} ± {half:.3f}"
+
+
 def _gap_text(gap: float | None, method: str | None) -> str:
     if gap is None:
         return "the DP optimum is not available for this instance"
@@ -101,17 +110,20 @@ def _runner_up_text(h: dict[str, Any]) -> str:
     if h["runner_up"] is None:
         return "It is the only policy evaluated."
     n, ru = h["episodes"], f"**{h['runner_up']}**"
+    if h["runner_up_gap_pct"] is not None:
+        ru += f" ({h['runner_up_gap_pct']:.2f} % above the optimum, {h['runner_up_gap_method']})"
     if h["identical"]:
         return (
             f"The runner-up, {ru}, had exactly the same cost on all {n} episodes: the two order alike here."
         )
+    if h["significant"] is None:
+        return (f"The runner-up, {ru}, costs {h['diff']:.3f} more per period on the single evaluation episode, "
+                "which gives no confidence interval: significance unknown.")  # fmt: skip
     p = h["p_value"]
-    p_text = "" if p is None else (", p < 0.001" if p < 0.001 else f", p = {p:.3f}")
+    p_text = ", p < 0.001" if p < 0.001 else f", p = {p:.3f}"
     text = (f"The runner-up, {ru}, costs {h['diff']:.3f} more per period (paired 95% CI {h['diff_low']:.3f} "
             f"to {h['diff_high']:.3f}{p_text}, over {n} common-seed episodes)")  # fmt: skip
-    if h["significant"] is None:
-        text += ": one episode gives no confidence interval, so significance is unknown."
-    elif h["significant"]:
+    if h["significant"]:
         text += ": the difference is **significant** at the 5 % level."
     else:
         text += ": **not significant** at the 5 % level; these episodes cannot tell the two apart."
@@ -126,17 +138,19 @@ def headline_blocks(summary: dict[str, Any]) -> list[Block]:
     h = summary["headline"]
     pol = summary["policies"]
     kind = "the DP's optimal policy" if h["best_kind"] == "optimal" else h["best_kind"]
-    lead = (f"**{h['best']}** ({kind}) has the lowest average cost: {pm(h['best_cost'], h['best_ci95'])} "
+    kind = "" if kind == h["best"] else f" ({kind})"
+    best = pol[h["best"]]
+    lead = (f"**{h['best']}**{kind} has the lowest average cost: {pm(h['best_cost'], _half(best, h['best_ci95']))} "
             f"per period, {_gap_text(h['best_gap_pct'], h['best_gap_method'])}. {_runner_up_text(h)}")  # fmt: skip
     head = ["", "policy", "kind", "avg cost ± 95% CI", "gap % to DP optimum", "Δ to best ± paired 95% CI",
             "p-value", "significant"]  # fmt: skip
-    rows = [["best", h["best"], h["best_kind"], pm(h["best_cost"], h["best_ci95"]),
-             _gap_cell(pol[h["best"]]), "–", "–", "–"]]  # fmt: skip
+    rows = [["best", h["best"], h["best_kind"], pm(h["best_cost"], _half(best, h["best_ci95"])), _gap_cell(best),
+             "–", "–", "–"]]  # fmt: skip
     if h["runner_up"] is not None:
         r = pol[h["runner_up"]]
         sig = {None: "–", True: "yes", False: "no"}[h["significant"]]
-        rows.append(["runner-up", h["runner_up"], h["runner_up_kind"], pm(r["avg_cost"], r["ci95"]), _gap_cell(r),
-                     f"{h['diff']:+.3f} ± {h['diff_ci95']:.3f}", _p_text(h["p_value"]), sig])  # fmt: skip
+        rows.append(["runner-up", h["runner_up"], h["runner_up_kind"], pm(r["avg_cost"], _half(r, r["ci95"])),
+                     _gap_cell(r), _diff_cell(r, h["diff"], h["diff_ci95"]), _p_text(h["p_value"]), sig])  # fmt: skip
     return [("lead", lead), ("table", (head, rows))]
 
 
@@ -146,7 +160,7 @@ def _gap_cell(r: dict[str, Any]) -> str:
         return "–"
     if r["gap_method"] == "exact":
         return f"{r['gap_pct']:.2f} (exact)"
-    return f"{pm(r['gap_pct'], r.get('gap_ci95_pct'), 2)} (simulated)"
+    return f"{pm(r['gap_pct'], _half(r, r.get('gap_ci95_pct')), 2)} (simulated)"
 
 
 def _significance(r: dict[str, Any], best: str, name: str) -> str:
@@ -167,7 +181,7 @@ def cost_blocks(summary: dict[str, Any], root: Path) -> list[Block]:
     best = summary["best"]
     head = ["policy", "kind", "avg cost ± 95% CI", "Δ to best ± paired 95% CI", "differs from best",
             "gap % to optimum", "exact cost (DP)"]  # fmt: skip
-    rows = [[name, r["kind"], pm(r["avg_cost"], r["ci95"]), f"{r['diff_to_best']:+.3f} ± {r['diff_to_best_ci95']:.3f}",
+    rows = [[name, r["kind"], pm(r["avg_cost"], _half(r, r["ci95"])), _diff_cell(r, r["diff_to_best"], r["diff_to_best_ci95"]),
              _significance(r, best, name), _gap_cell(r), fmt(r.get("exact_cost"), 4)]
             for name, r in summary["policies"].items()]  # fmt: skip
     note = (f"Costs are money per period. Δ are paired differences to {best} over the common evaluation seeds "
@@ -182,7 +196,7 @@ def cost_blocks(summary: dict[str, Any], root: Path) -> list[Block]:
                  "*simulated* otherwise (paired with the simulated optimal policy when there is one).")  # fmt: skip
     else:
         note += "Optimum unknown (instance outside the exact DP's scope): gaps are not available."
-    title = f"Cost ({summary['episodes']} episodes × {summary['periods']} periods, cheapest first)"
+    title = f"Cost ({plural(summary['episodes'], 'episode')} × {plural(summary['periods'], 'period')}, cheapest first)"
     return [("h2", title), ("table", (head, rows)), ("p", note)]
 
 
@@ -217,7 +231,7 @@ def _forecast_blocks(summary: dict[str, Any]) -> list[Block]:
     if all(r.get("forecast_mae") is None for r in pol.values()):
         return []
     first = next(r for r in pol.values() if r.get("forecast_mae") is not None)
-    rows = [[k.removeprefix("forecast_").upper(), pm(first[k], first[f"ci95_{k}"])]
+    rows = [[k.removeprefix("forecast_").upper(), pm(first[k], _half(first, first[f"ci95_{k}"]))]
             for k in ("forecast_mae", "forecast_rmse", "forecast_bias", "forecast_mape")]  # fmt: skip
     return [("h2", "Forecast accuracy"),
             ("p", "The env's demand forecasts against realised demand over the evaluation episodes "

@@ -41,7 +41,8 @@ def engine_name(config: Mapping[str, Any]) -> str:
         from stocklab.envs.config import EnvConfig
 
         picked = getattr(EnvConfig.model_validate(env), "resolved_engine", None)
-        return f"auto → {picked()}" if callable(picked) else "auto"
+        picked = picked() if callable(picked) else picked
+        return f"auto → {picked}" if isinstance(picked, str) else "auto"
     except Exception:  # a report never fails on a cosmetic detail
         return "auto"
 
@@ -51,8 +52,15 @@ def _compact(value: Any) -> str:
     if not isinstance(value, Mapping):
         return str(value)
     parts = [str(value["dist"])] if "dist" in value else []
-    parts += [f"{k} {v}" for k, v in value.items() if k != "dist" and v not in (None, {}, [])]
+    # nested sections (a history's cleaning options, say) have their own lines in the report
+    parts += [f"{k} {v}" for k, v in value.items() if k != "dist" and not isinstance(v, (Mapping, list))
+              and v is not None]  # fmt: skip
     return ", ".join(parts)
+
+
+def plural(n: Any, word: str) -> str:
+    """``n word`` with an English plural s unless n is 1: ``plural(1, "episode")`` -> ``1 episode``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _instance(env: Mapping[str, Any]) -> str:
@@ -61,7 +69,8 @@ def _instance(env: Mapping[str, Any]) -> str:
         lead = lead.get("value")
     costs = env.get("costs") or {}
     cost = ", ".join(f"{k} {v}" for k, v in costs.items())
-    return (f"{env.get('unmet_demand', '–')} sales; lead time {_compact(lead)} periods; demand "
+    lead_text = plural(lead, "period") if isinstance(lead, (int, float)) else _compact(lead)
+    return (f"{env.get('unmet_demand', '–')} sales; lead time {lead_text}; demand "
             f"{_compact(env.get('demand'))}; costs per unit and period: {cost}")  # fmt: skip
 
 
@@ -73,8 +82,9 @@ def setup_blocks(root: Path, summary: dict[str, Any], config: Mapping[str, Any])
     rows = [
         ["instance", _instance(env)],
         ["simulation engine", engine_name(config)],
-        ["evaluation", f"{summary['episodes']} episodes × {summary['periods']} periods after a warm-up of "
-                       f"{ev.get('warmup', '–')}, every policy on the same demand seeds (common random numbers)"],
+        ["evaluation", f"{plural(summary['episodes'], 'episode')} × {plural(summary['periods'], 'period')} "
+                       f"after a warm-up of {plural(ev.get('warmup', '–'), 'period')}, every policy on the same "
+                       "demand seeds (common random numbers)"],
         ["DP optimum", "not available for this instance" if opt["cost"] is None
          else f"{opt['cost']:.4f} per period" + (f" ({opt['states']} states)" if opt.get("states") else "")],
     ]  # fmt: skip
