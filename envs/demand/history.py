@@ -35,7 +35,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from scipy import stats
 
 from stocklab.envs.core.errors import DataError
 from stocklab.envs.core.schema import StrictModel
@@ -324,6 +323,8 @@ class ForecastFedDemand(_FromHistory):
         """Mean and standard deviation of max(0, round(mu_t + e)): exact over the residual pool; for
         normal noise, those of the normal censored at 0 (rounding ignored).
         """
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         mu = self.mean_at(start, n)
         if self.noise == "residual":
             draws = np.maximum(np.rint(mu[:, None] + self._residuals[None, :]), 0.0)

@@ -16,14 +16,21 @@ def validate(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
 ) -> None:
-    """Check a config file and report every error with its key path, before any work."""
+    """Check a config as `stocklab run` would, and report the first error with its key path.
+
+    Runs every check that `stocklab run` makes before any work (the same function), including the
+    policies' deep checks (SB3 hyper-parameters, which import torch).
+    """
     from stocklab.experiments.config import load_config
+    from stocklab.experiments.run.plan import preflight
 
     try:
         cfg = load_config(config, set_)
+        exact = preflight(cfg)
     except StocklabError as exc:
         fail(exc)
-    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies)")
+    gaps = "exact gaps to the DP optimum" if exact else "no DP optimum for this env"
+    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies, {gaps})")
 
 
 def simulate(
