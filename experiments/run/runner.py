@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.storage import check_output_dir
 from stocklab.experiments.config import ExperimentConfig
 from stocklab.experiments.kinds import REGISTRY
 from stocklab.experiments.run import units
@@ -71,8 +72,8 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
     if opts.jobs < 1:
         raise ConfigError(f"--jobs (={opts.jobs}) must be >= 1")
     start = time.perf_counter()
+    root = check_run_folder(Path(opts.out), cfg.name)
     plan = make_plan(cfg)
-    root = Path(opts.out) / cfg.name
     with RunFolder(root).lock():
         write_config(cfg, root)
         seeds = {
@@ -90,6 +91,29 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
             from stocklab.experiments.analysis.report import rebuild
 
             rebuild(root)
+    return root
+
+
+#: Files whose presence marks a folder as a stocklab run folder (written first by every run).
+RUN_MARKERS = ("manifest.json", "config.yaml", ".lock")
+
+
+def check_run_folder(out: Path, name: str) -> Path:
+    """Check, before any work, that ``out/name`` can hold this run; return the folder.
+
+    ConfigError (exit 2) when ``out`` is a file or cannot be written, or when ``out/name`` is a
+    foreign folder: one that has files but is not a stocklab run folder. A run never writes into
+    (and so never overwrites) files it did not create.
+    """
+    check_output_dir(out, "--out")
+    root = out / name
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--out {str(out)!r}: {root} is a file, not a run folder; give another --out")
+    if root.is_dir() and any(root.iterdir()) and not any((root / m).exists() for m in RUN_MARKERS):
+        raise ConfigError(
+            f"--out {str(out)!r}: {root} holds files that no stocklab run wrote; stocklab will not write "
+            "into it. Give another --out, or rename the experiment (name: ...)"
+        )
     return root
 
 
