@@ -160,6 +160,20 @@ class _FromHistory(DemandModel):
         splits = None if self.splits is None else (str(self.splits.validation), str(self.splits.test))
         return load_history(self.path, self.cleaning, splits)
 
+    def cleaning_changes(self) -> list[dict[str, Any]]:
+        """What cleaning changed in this SKU's series (missing periods filled, returns netted, ...).
+
+        One JSON-ready dict per change (sku, date, kind, before, after, note), so a run can list
+        every repair made to the data it was run on.
+        """
+        report = self._history().report
+        rows = [c for c in report.changes if str(c.sku) == str(self.sku)]
+        return [
+            {"sku": c.sku, "date": str(c.date.date()), "kind": c.kind, "before": c.before, "after": c.after,
+             "note": c.note}
+            for c in rows
+        ]  # fmt: skip
+
     def _scaled(self, values: np.ndarray) -> np.ndarray:
         return np.rint(np.asarray(values, dtype=float) * self.scale).astype(np.int64)
 

@@ -76,6 +76,7 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
     plan = make_plan(cfg)
     with RunFolder(root).lock():
         write_config(cfg, root)
+        write_data_repairs(cfg, root)
         seeds = {
             "evaluation": plan.eval_seeds,
             "training": {n: u.seed for n, u in plan.units.items()},
@@ -92,6 +93,27 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
 
             rebuild(root)
     return root
+
+
+def write_data_repairs(cfg: ExperimentConfig, root: Path) -> None:
+    """``data_cleaning.json``: every repair cleaning made to the sales history the run's demand uses.
+
+    Written only when the demand comes from a sales history (``history``, ``forecast_fed``), so the
+    report can say what was filled, netted or capped instead of repairing data silently.
+    """
+    changes = getattr(cfg.env.demand, "cleaning_changes", None)
+    if changes is None:
+        return
+    repairs = changes()
+    counts: dict[str, int] = {}
+    for change in repairs:
+        counts[change["kind"]] = counts.get(change["kind"], 0) + 1
+    demand = cfg.env.demand
+    write_json(
+        root / "data_cleaning.json",
+        {"source": str(getattr(demand, "path", "")), "sku": str(getattr(demand, "sku", "")),
+         "counts": counts, "changes": repairs},
+    )  # fmt: skip
 
 
 #: Files whose presence marks a folder as a stocklab run folder (written first by every run).
