@@ -107,7 +107,9 @@ class SB3Agent:
         device: str = "cpu",
         torch_threads: int | None = None,
     ) -> None:
-        """``torch_threads``: if set, ``torch.set_num_threads`` for this process (1 is fastest for
+        """Build the training envs and the SB3 model of ``algo`` with ``hyperparams``.
+
+        ``torch_threads``: if set, ``torch.set_num_threads`` for this process (1 is fastest for
         small networks on a busy machine).
         """
         from stable_baselines3.common.env_util import make_vec_env
