@@ -160,8 +160,9 @@ class DPInstance:
         return (act.max_level if act.mode == "order_up_to" else self.config.max_order) + 1  # type: ignore[operator]
 
     def start_state(self, start: dict[str, Any] | None = None) -> tuple[int, ...]:
-        """The state tuple of a state dict (``on_hand``, ``backlog``, ``pipeline``), default the env's
-        initial state.
+        """The state tuple of a state dict (``on_hand``, ``backlog``, ``pipeline``).
+
+        Default: the env's initial state.
         """
         init = self.config.initial
         state = dict(start) if start is not None else {
@@ -227,8 +228,9 @@ class DPInstance:
 
     # --------------------------------------------------------------- costs
     def period_cost(self, y: np.ndarray) -> np.ndarray:
-        """L(y) = h E(y - D)^+ + p E(D - y)^+: expected holding + shortage cost of a period that
-        starts with y units available (net inventory under backorders), cost per period.
+        """Expected holding + shortage cost L(y) = h E(y - D)^+ + p E(D - y)^+ (money per period).
+
+        y is the units available at the start of the period (net inventory under backorders).
         """
         values, inverse = np.unique(np.asarray(y), return_inverse=True)
         if len(values) < len(inverse):  # few distinct stock levels: compute each once
@@ -286,8 +288,10 @@ class DPInstance:
         return rest * (self.max_position - base + self.radix + 1) + (arrive - base)
 
     def outcomes(self, x: np.ndarray, pipe: np.ndarray, q: np.ndarray) -> dict[str, np.ndarray]:
-        """The random outcomes of (state, order) rows: for each outcome its ``row``, probability
-        ``prob`` and next on-hand / net stock ``x_next`` (the next pipeline is (p_1, ..., q)).
+        """The random outcomes of (state, order) rows.
+
+        For each outcome: its ``row``, probability ``prob`` and next on-hand / net stock ``x_next``
+        (the next pipeline is (p_1, ..., q)).
 
         Lost sales: demands >= the available stock lead to the same next state and are merged.
         """
@@ -351,7 +355,8 @@ def check_scope(config: EnvConfig, tol: float) -> np.ndarray:
 
 
 def position_bounds(config: EnvConfig, pmf: np.ndarray, lead: int) -> tuple[int, int, int]:
-    """(S̄, lo, hi): the backorder base-stock level and the range of inventory positions after ordering
+    """(S̄, lo, hi): the backorder base-stock level and a range of inventory positions after ordering.
+
     [lo, hi] = {z : G(z) <= G(S̄) + K}, G(z) = h E(z - D_{L+1})^+ + p E(D_{L+1} - z)^+ with D_{L+1}
     the demand of L + 1 periods (units). S̄ = lo = hi when K = 0.
     """

@@ -189,6 +189,7 @@ class ForecastingPolicy(Policy):
         """The action for one observation in the current period."""
 
     def act(self, observation: np.ndarray) -> int:
+        """Decide this period's action, then count the period."""
         action = self.decide(observation)
         self.forecast.advance()
         return action
@@ -204,6 +205,7 @@ class ForecastingPolicy(Policy):
         episode_start: Any = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
+        """SB3's ``predict``; ``episode_start`` true restarts the period count first."""
         if episode_start is not None and bool(np.any(episode_start)):
             self.reset()
         return super().predict(observation, state, episode_start, deterministic)
