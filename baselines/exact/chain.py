@@ -66,9 +66,9 @@ def chain_average_cost(mat: sp.csr_matrix, cost: np.ndarray, start: int) -> tupl
 def _stationary(q: sp.csr_matrix, direct_max: int = 500, max_iter: int = 20_000) -> np.ndarray:
     """Stationary distribution of an irreducible chain.
 
-    A sparse LU solve for small chains; for large ones (where LU fill-in grows fast) power iteration on the damped chain 0.1 I + 0.9 P,
-    which has the same stationary distribution and no periodicity, until the residual
-    ||pi P - pi||_1 is below 1e-13 (LU as fallback).
+    A sparse LU solve for small chains; for large ones (where LU fill-in grows fast) power iteration on the
+    damped chain 0.1 I + 0.9 P, which has the same stationary distribution and no periodicity, until the
+    residual ||pi P - pi||_1 is below 1e-13 (LU as fallback).
     """
     n = q.shape[0]
     if n == 1:

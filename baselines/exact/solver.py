@@ -299,7 +299,8 @@ def _solve_once(inst: DPInstance, tol: float, max_iter: int) -> DPSolution:
 def base_stock_orders(inst: DPInstance, level: int, ip: np.ndarray) -> np.ndarray:
     """Units a base-stock policy with order-up-to ``level`` orders at positions ``ip``.
 
-    The orders go through the env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by ``ActionMap.order``.
+    The orders go through the env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by
+    ``ActionMap.order``.
     """
     amap = inst.action_map
     want = np.minimum(np.maximum(0, level - ip), amap.max_order)

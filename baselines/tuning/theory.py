@@ -17,8 +17,8 @@ from stocklab.baselines.policies.planning import convolve_power, quantile_level
 class OnePeriodCost:
     """Expected holding + shortage cost G(y) = h E[(y - D)^+] + p E[(D - y)^+] (money per period).
 
-    The cost charged in period t + L when the inventory position after ordering at t is y (units); D is the demand over the L + 1
-    periods t .. t + L (Zheng & Federgruen 1991, eq. (1); Zipkin 2000, sec. 6.2).
+    The cost charged in period t + L when the inventory position after ordering at t is y (units); D is the
+    demand over the L + 1 periods t .. t + L (Zheng & Federgruen 1991, eq. (1); Zipkin 2000, sec. 6.2).
 
     Uses E[(y - D)^+] = sum_{k=0}^{y-1} P(D <= k) and E[(D - y)^+] = E[(y - D)^+] - (y - E[D]).
     """
