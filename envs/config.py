@@ -16,6 +16,11 @@ from stocklab.envs.demand import DemandSpec
 from stocklab.envs.leadtime import LeadTimeSpec, coerce_lead_time
 
 
+def _raw(section: dict[str, Any]) -> Any:
+    """A default given as config data, which pydantic validates (``validate_default``) like a user's."""
+    return section
+
+
 class Costs(StrictModel):
     """Cost rates of one stocking point (money per unit, per period where it accrues).
 
@@ -70,8 +75,8 @@ class EnvConfig(StrictModel):
     """One stocking point under periodic review (see ``InventoryEnv`` for the timing of a period)."""
 
     unmet_demand: Literal["lost", "backorder"] = "lost"
-    lead_time: LeadTimeSpec = Field(default_factory=lambda: {"dist": "fixed", "value": 2})
-    demand: DemandSpec = Field(default_factory=lambda: {"dist": "poisson", "mean": 5})
+    lead_time: LeadTimeSpec = Field(default_factory=lambda: _raw({"dist": "fixed", "value": 2}))
+    demand: DemandSpec = Field(default_factory=lambda: _raw({"dist": "poisson", "mean": 5}))
     costs: Costs = Field(default_factory=Costs)
     max_order: PositiveInt = 30
     capacity: PositiveInt | None = None

@@ -104,7 +104,9 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         self.observation_space = self.obs_spec.space()
         action = self.config.action
         self.order_up_to = action.mode == "order_up_to"
-        n_actions = (action.max_level if self.order_up_to else self.config.max_order) + 1
+        top = action.max_level if self.order_up_to else self.config.max_order
+        assert top is not None  # EnvConfig requires max_level in order_up_to mode
+        n_actions = top + 1
         self.action_space = spaces.Discrete(n_actions)
         self.max_order = self.config.max_order
         self.render_mode = render_mode

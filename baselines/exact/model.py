@@ -96,7 +96,8 @@ class DPInstance:
                               "min_position, max_states")  # fmt: skip
         config = parse_env_config(config)
         pmf = check_scope(config, tol)
-        lead = int(config.lead_time.fixed)  # type: ignore[arg-type]
+        lead = config.lead_time.fixed
+        assert lead is not None  # check_scope accepts fixed lead times only
         lost = config.unmet_demand == "lost"
         s_bar, lo, hi = position_bounds(config, pmf, lead)
         d_top = len(pmf) - 1
@@ -157,7 +158,9 @@ class DPInstance:
     def n_actions(self) -> int:
         """Size of the env's Discrete action space."""
         act = self.config.action
-        return (act.max_level if act.mode == "order_up_to" else self.config.max_order) + 1  # type: ignore[operator]
+        top = act.max_level if act.mode == "order_up_to" else self.config.max_order
+        assert top is not None  # EnvConfig requires max_level in order_up_to mode
+        return top + 1
 
     def start_state(self, start: dict[str, Any] | None = None) -> tuple[int, ...]:
         """The state tuple of a state dict (``on_hand``, ``backlog``, ``pipeline``).
@@ -165,7 +168,7 @@ class DPInstance:
         Default: the env's initial state.
         """
         init = self.config.initial
-        state = dict(start) if start is not None else {
+        state: dict[str, Any] = dict(start) if start is not None else {
             "on_hand": init.on_hand, "backlog": init.backlog, "pipeline": list(init.pipeline)
         }  # fmt: skip
         pipe = [int(v) for v in state.get("pipeline", []) or []]
@@ -254,7 +257,9 @@ class DPInstance:
         cfg = self.config
         if cfg.action.mode == "order_up_to":
             lo = np.minimum(cfg.max_order, np.maximum(0, -ip))
-            env_hi = np.minimum(cfg.max_order, np.maximum(0, cfg.action.max_level - ip))  # type: ignore[operator]
+            max_level = cfg.action.max_level
+            assert max_level is not None  # EnvConfig requires max_level in order_up_to mode
+            env_hi = np.minimum(cfg.max_order, np.maximum(0, max_level - ip))
         else:
             lo = np.zeros_like(ip)
             env_hi = np.full_like(ip, cfg.max_order)

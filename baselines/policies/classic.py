@@ -12,7 +12,7 @@ config and the ``params`` of a config entry, checking the parameter names.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import stats
@@ -240,8 +240,26 @@ class Newsvendor(ForecastingPolicy):
         return {"fractile": self.fractile}
 
 
+class PolicyClass(Protocol):
+    """What :data:`POLICIES` holds: a policy class that builds itself from an env config."""
+
+    @property
+    def PARAMS(self) -> tuple[str, ...]:
+        """Names a config entry's ``params`` may use."""
+        ...
+
+    @property
+    def REQUIRED(self) -> tuple[str, ...]:
+        """The names of ``PARAMS`` that must be given."""
+        ...
+
+    def from_config(self, config: EnvConfig, **params: Any) -> Policy:
+        """The policy for an env built from ``config``, with the given parameters."""
+        ...
+
+
 #: Policy classes by config ``kind``.
-POLICIES: dict[str, type[Policy]] = {
+POLICIES: dict[str, PolicyClass] = {
     "base_stock": BaseStock,
     "ss": SS,
     "rq": RQ,
@@ -264,14 +282,14 @@ def build_policy(kind: str, env_config: EnvConfig, params: dict[str, Any] | None
         )
     cls = POLICIES[kind]
     params = dict(params or {})
-    allowed: tuple[str, ...] = getattr(cls, "PARAMS", ())
+    allowed = cls.PARAMS
     for key in params:
         if key not in allowed:
             raise PolicyError(
                 f"{kind}: unknown parameter '{key}'.{did_you_mean(key, allowed)} "
                 f"Allowed: {', '.join(allowed) or 'none'}"
             )
-    missing = [key for key in getattr(cls, "REQUIRED", ()) if key not in params]
+    missing = [key for key in cls.REQUIRED if key not in params]
     if missing:
         raise PolicyError(f"{kind}: missing parameter(s) {', '.join(missing)} (needs: {', '.join(allowed)})")
-    return cls.from_config(env_config, **params)  # type: ignore[attr-defined]
+    return cls.from_config(env_config, **params)

@@ -246,7 +246,7 @@ class LPPolicy(ForecastingPolicy):
             ub = ub.copy()
             ub[self._w_idx] = demand
         b_ub = np.zeros(self._n_ub)
-        if self._n_cap_rows:
+        if self._n_cap_rows and self.capacity is not None:  # capacity rows exist iff a capacity does
             cap = self.capacity - arrivals.copy()
             cap[0] = self.capacity - x0  # row i = 0: current stock plus an order arriving now
             b_ub[: self._n_cap_rows] = np.tile(cap, len(demand))

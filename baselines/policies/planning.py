@@ -98,7 +98,7 @@ def quantile_level(pmf: np.ndarray, fractile: float) -> int:
     A relative slack of 1e-12 absorbs rounding in the cumulative sum.
     """
     cdf = np.cumsum(pmf)
-    return int(min(np.searchsorted(cdf, fractile - 1e-12), len(pmf) - 1))
+    return min(int(np.searchsorted(cdf, fractile - 1e-12)), len(pmf) - 1)
 
 
 def critical_fractile(config: EnvConfig) -> float:

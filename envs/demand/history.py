@@ -86,12 +86,12 @@ class ReplayDemand(DemandModel):
     @property
     def mean(self) -> float:
         """Mean of the recorded series (units per period)."""
-        return float(np.mean(self.values))
+        return float(np.mean(self._series))
 
     @property
     def horizon(self) -> int | None:
         """Length of the series (periods) with ``at_end: stop``, else None (it cycles)."""
-        return len(self.values) if self.at_end == "stop" else None  # type: ignore[arg-type]
+        return len(self._series) if self.at_end == "stop" else None
 
     def expected(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The replayed values themselves (units) with standard deviation 0: the future is known."""

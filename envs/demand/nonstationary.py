@@ -100,7 +100,8 @@ class SeasonalDemand(DemandModel):
         mu = self.mean_at(np.arange(start, start + n))
         if self.noise == "poisson":
             return rng.poisson(mu).astype(np.int64)
-        d = float(self.dispersion)  # type: ignore[arg-type]
+        assert self.dispersion is not None  # required with negative_binomial noise (validated)
+        d = float(self.dispersion)
         # numpy's negative binomial needs n > 0; periods with mean 0 have demand 0.
         draws = rng.negative_binomial(np.maximum(mu / (d - 1.0), 1e-300), 1.0 / d)
         return np.where(mu > 0, draws, 0).astype(np.int64)

@@ -36,7 +36,11 @@ class _Stationary(DemandModel):
 
     @property
     def mean(self) -> float:
-        return pmf_moments(self.pmf())[0]  # type: ignore[arg-type]
+        return pmf_moments(self.pmf())[0]
+
+    def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        """Every stationary model has a pmf (each subclass gives it)."""
+        raise NotImplementedError
 
 
 class PoissonDemand(_Stationary):

@@ -194,7 +194,8 @@ class Croston(Forecaster):
         a = self.alpha
         factor = 1.0 - a / 2.0 if self.variant == "sba" else 1.0
         fitted = np.full(len(y), np.nan)
-        z = p = None
+        z: float | None = None  # smoothed demand size; None until the first demand
+        p = 0.0  # smoothed interval between demands (periods)
         since = 0
         for t, value in enumerate(y):
             since += 1
@@ -249,7 +250,7 @@ def forecaster_class(name: str) -> type[Forecaster]:
         module, cls = entry.split(":")
         entry = getattr(importlib.import_module(module), cls)
         FORECASTERS[name] = entry
-    return entry  # type: ignore[return-value]
+    return entry
 
 
 def make_forecaster(name: str, season: int = 1, **params: Any) -> Forecaster:

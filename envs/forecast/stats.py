@@ -247,11 +247,11 @@ class ARIMA(Forecaster):
         while improved and len(aics) < self.max_fits:
             improved = False
             for move in _MOVES:
-                cand = tuple(a + b for a, b in zip(best, move))
+                cand = _shift(best, move)
                 cp, cq, csp, csq = cand
                 if 0 <= cp <= top and 0 <= cq <= top and 0 <= csp <= s_on and 0 <= csq <= s_on:
-                    if aic(cand) < aic(best):  # type: ignore[arg-type]
-                        best, improved = cand, True  # type: ignore[assignment]
+                    if aic(cand) < aic(best):
+                        best, improved = cand, True
                         break
         if not np.isfinite(aics[best]):
             raise ValueError("arima: no candidate model could be fitted")
@@ -270,8 +270,16 @@ class ARIMA(Forecaster):
         return np.asarray(self._forecast(h).se_mean, dtype=float)
 
 
+_Orders = tuple[int, int, int, int]
+
+
+def _shift(orders: _Orders, move: _Orders) -> _Orders:
+    """The orders (p, q, P, Q) moved by ``move``, element by element."""
+    return (orders[0] + move[0], orders[1] + move[1], orders[2] + move[2], orders[3] + move[3])
+
+
 #: One-step moves of the stepwise search on (p, q, P, Q).
-_MOVES = [
+_MOVES: list[_Orders] = [
     (1, 0, 0, 0), (-1, 0, 0, 0), (0, 1, 0, 0), (0, -1, 0, 0), (1, 1, 0, 0), (-1, -1, 0, 0),
     (0, 0, 1, 0), (0, 0, -1, 0), (0, 0, 0, 1), (0, 0, 0, -1),
 ]  # fmt: skip
