@@ -96,6 +96,11 @@ class CleaningReport:
             lines.append(f"  ... and {len(self.changes) - len(shown)} more")
         return "\n".join(lines)
 
+    def sort(self, skus: list[str]) -> None:
+        """Order the changes by SKU, in the order of ``skus``, then by date."""
+        rank = {sku: i for i, sku in enumerate(skus)}
+        self.changes.sort(key=lambda c: (rank[c.sku], c.date))
+
     def to_frame(self) -> pd.DataFrame:
         """The changes as a table (sku, date, kind, before, after, note)."""
         import pandas as pd
@@ -107,10 +112,9 @@ class CleaningReport:
 def clean_history(
     raw: pd.DataFrame, freq: str, options: CleaningOptions
 ) -> tuple[pd.DataFrame, CleaningReport]:
-    """Clean a validated sales table into complete whole-unit series.
+    """Clean a validated sales table (date, sku, quantity; NaN where missing) into whole-unit series.
 
-    The input has columns date, sku, quantity (NaN for missing); returns the table (date, sku,
-    quantity int64) and the report of changes.
+    Returns the complete table (date, sku, quantity int64) and the report of changes.
     """
     import pandas as pd
 
@@ -162,8 +166,7 @@ def clean_history(
     whole = np.rint(y)
     odd = np.flatnonzero(whole != y)
     note(odd, "rounded", y[odd], whole[odd])
-    rank = {sku: i for i, sku in enumerate(order)}
-    report.changes.sort(key=lambda c: (rank[c.sku], c.date))
+    report.sort(order)
     frame = pd.DataFrame({"date": dates, "sku": names.astype(str), "quantity": whole.astype(np.int64)})
     return frame, report
 
