@@ -112,9 +112,9 @@ def test_rerun_skips_finished_units_and_extends_episodes(tmp_path, monkeypatch):
         calls["build"] += 1
         return real_build(*a, **k)
 
-    def count_eval(cfg, root_, unit, episodes, progress=None):
+    def count_eval(cfg, root_, unit, episodes, *a, **k):
         calls["eval"] += len(episodes)
-        return real_eval(cfg, root_, unit, episodes, progress)
+        return real_eval(cfg, root_, unit, episodes, *a, **k)
 
     monkeypatch.setattr(jobs_mod, "build_job", count_build)
     monkeypatch.setattr(jobs_mod, "eval_job", count_eval)
@@ -185,14 +185,18 @@ def test_shipped_configs_are_valid():
 
 def test_load_run_policy_reproduces_the_evaluation(first):
     """A policy reloaded from the run folder (as `stocklab export` does) acts as the evaluated one."""
+    from stocklab.experiments.analysis.evaluate import run_episode
     from stocklab.experiments.run.runner import load_run_policy
-    from stocklab.experiments.run.units import run_episode
 
     cfg = load_config(first / "config.yaml")
     episodes = pd.read_csv(first / "episodes.csv")
     for name in ("bs", "q", "ppo"):
-        policy, env = load_run_policy(first, name)
-        assert env == cfg.env
+        policy, env, kind = load_run_policy(first, name)
+        assert env == cfg.env and kind.name == policy_kind(cfg, name)
         row = episodes[(episodes["policy"] == name) & (episodes["episode"] == 1)].iloc[0]
-        stats, _ = run_episode(cfg, policy, int(row["seed"]))
+        stats, _ = run_episode(cfg.env, policy, int(row["seed"]), cfg.eval_periods, cfg.evaluation.warmup)
         assert stats.kpis()["avg_cost"] == row["avg_cost"]
+
+
+def policy_kind(cfg, name: str) -> str:
+    return next(p.kind for p in cfg.policies if p.name == name)
