@@ -56,9 +56,11 @@ class PolicyConfig(PolicySpec):
 
 
 class EvaluationConfig(StrictModel):
-    """Evaluation protocol: ``episodes`` x ``periods`` (after ``warmup`` periods) on common random
-    numbers from ``seed``; ``trace_periods`` periods of the first episode are kept for the trajectory
-    plot; ``exact`` computes the DP optimum and exact policy costs where the instance allows.
+    """The evaluation protocol, the same for every policy of the experiment.
+
+    ``episodes`` x ``periods`` (after ``warmup`` periods) on common random numbers from ``seed``;
+    ``trace_periods`` periods of the first episode are kept for the trajectory plot; ``exact``
+    computes the DP optimum and exact policy costs where the instance allows.
     """
 
     episodes: PositiveInt = 20

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from stocklab.envs.core.errors import DataError
+from stocklab.envs.core.errors import ConfigError, DataError
 
 #: The version of every on-disk format stocklab writes. A reader accepts exactly this version.
 FORMATS: dict[str, int] = {
@@ -60,7 +60,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    # Keep the suffix: some writers append theirs (".zip", ".npz") to a path that lacks it.
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
     try:
         yield tmp
         if tmp.exists():
@@ -159,3 +160,40 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------- output paths
+def check_output_dir(path: str | Path, what: str = "--out") -> Path:
+    """Check, before any work, that folder ``path`` can be created or written; return it resolved.
+
+    ConfigError (exit code 2) naming ``what`` and the path when it is a file, when a parent is a file,
+    or when the nearest existing folder is not writable. Nothing is created here.
+    """
+    path = Path(path).expanduser()
+    resolved = path.resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise ConfigError(f"{what} {str(path)!r}: is a file, not a folder; give a folder")
+    existing = resolved
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {str(path)!r}: {existing} is a file, so no folder can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {str(path)!r}: no permission to write in {existing}")
+    return resolved
+
+
+def check_output_file(path: str | Path, what: str = "--out") -> Path:
+    """Check, before any work, that file ``path`` can be written (its folder made); return it resolved.
+
+    ConfigError naming ``what`` and the path when it is a folder, or when its folder cannot be made or
+    written.
+    """
+    path = Path(path).expanduser()
+    resolved = path.resolve()
+    if resolved.is_dir():
+        raise ConfigError(f"{what} {str(path)!r}: is a folder; give a file name")
+    if resolved.exists() and not os.access(resolved, os.W_OK):
+        raise ConfigError(f"{what} {str(path)!r}: the file is not writable")
+    check_output_dir(resolved.parent, what)
+    return resolved

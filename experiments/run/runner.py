@@ -54,7 +54,9 @@ class RunOptions:
 
 
 def write_config(cfg: ExperimentConfig, root: Path) -> None:
-    """``config.yaml``: the config as run (overrides applied, data paths absolute; loadable again);
+    """Write the config beside the results, as given and as resolved.
+
+    ``config.yaml``: the config as run (overrides applied, data paths absolute; loadable again);
     ``config.resolved.yaml``: the same with every default filled in.
     """
     given = cfg.model_dump(mode="json", by_alias=True, exclude_unset=True)

@@ -102,7 +102,7 @@ def test_unknown_format_version_is_refused(artefact):
     manifest = json.loads(path.read_text())
     manifest["format_version"] = 99
     path.write_text(json.dumps(manifest))
-    with pytest.raises(PolicyError, match="format_version 99 is not supported"):
+    with pytest.raises(PolicyError, match="version 99 is not readable"):
         load_policy(artefact)
 
 
