@@ -3,12 +3,16 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# mypy cannot follow the editable install's finder: it reads the folders through links named as installed.
+TYPECHECK := .typecheck
+FOLDERS := envs agents baselines experiments
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The `test` extra brings pytest, hypothesis, ruff, import-linter and mypy (versions pinned in constraints.txt).
 $(STAMP): $(BIN)/python pyproject.toml setup.py constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	$(BIN)/python -c "import stocklab.envs, stocklab.experiments"
@@ -19,10 +23,19 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest
+
+# mypy over stocklab.envs and stocklab.baselines with pyproject's [tool.mypy] (mypy_path = .typecheck).
+typecheck: $(STAMP)
+	mkdir -p $(TYPECHECK)/stocklab
+	for d in $(FOLDERS); do ln -sfn ../../$$d $(TYPECHECK)/stocklab/$$d; done
+	$(BIN)/mypy -p stocklab.envs -p stocklab.baselines
 
 bench: $(STAMP)
 	$(BIN)/stocklab bench throughput
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info $(TYPECHECK) .mypy_cache
