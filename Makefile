@@ -1,5 +1,7 @@
 # The two commands: `make demo` and `make test`. Both create .venv and install from the project's files.
 PYTHON ?= python3.11
+# bash, for PIPESTATUS: the install's output is filtered, its exit status kept.
+SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -14,7 +16,10 @@ $(BIN)/python:
 
 # The `test` extra brings pytest, hypothesis, ruff, import-linter and mypy (versions pinned in constraints.txt).
 $(STAMP): $(BIN)/python pyproject.toml setup.py constraints.txt
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	@echo "Installing stocklab and its pinned dependencies into $(VENV) (numpy, simpy, gymnasium, torch CPU,"
+	@echo "stable-baselines3, statsmodels, ... from constraints.txt; about 3 minutes the first time):"
+	$(BIN)/python -m pip install --progress-bar off -c constraints.txt -e ".[test]" 2>&1 \
+		| grep -E --line-buffered "^(Collecting|Successfully installed|ERROR)"; test $${PIPESTATUS[0]} -eq 0
 	$(BIN)/python -c "import stocklab.envs, stocklab.experiments"
 	touch $(STAMP)
 
