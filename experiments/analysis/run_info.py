@@ -15,10 +15,10 @@ from typing import Any
 from stocklab.experiments.analysis.render import Block, fmt
 from stocklab.experiments.store import read_json
 
-#: Where a run records the repairs cleaning made to its sales history (``{"source", "sku",
-#: "options", "changes": [{sku, date, kind, before, after, note}, ...]}``, the columns of
-#: :meth:`stocklab.envs.sales.clean.CleaningReport.to_frame`). Read when present.
-CLEANING_FILE = "cleaning.json"
+#: Where a run records the repairs cleaning made to its sales history (the runner's
+#: ``write_data_repairs``: ``{"source", "sku", "counts", "changes": [{sku, date, kind, before, after,
+#: note}, ...]}``). Read when present.
+CLEANING_FILE = "data_cleaning.json"
 #: Repairs listed one by one in the report (the rest are counted).
 REPAIRS_SHOWN = 20
 #: Demand models that replay or resample a sales history (their demand passed through cleaning).

@@ -27,7 +27,7 @@ from stocklab.envs.sales.clean import CleaningOptions, clean_history
 from stocklab.experiments.analysis import plots
 from stocklab.experiments.analysis.render import CSS, MAX_COLUMNS
 from stocklab.experiments.analysis.report import _curve_panels, _read_config, rebuild
-from stocklab.experiments.analysis.run_info import data_cleaning_blocks, engine_name, setup_blocks
+from stocklab.experiments.analysis.run_info import CLEANING_FILE, data_cleaning_blocks, engine_name
 from stocklab.experiments.analysis.stats import difference_frame, headline, summarize_policies
 from stocklab.experiments.cli.app import app
 from stocklab.experiments.config import parse_config
@@ -353,16 +353,32 @@ def test_data_cleaning_hook_renders_real_repairs(tmp_path):
     assert head[:3] == ["sku", "date", "repair"] and len(rows) == len(repairs)
     assert [r[2] for r in rows] == [c.kind for c in report.changes]
     assert "missing" in [r[3] for r in rows]  # a filled gap shows its value as missing
-    # the run folder's hook: recorded repairs are read from cleaning.json, else the report says so
-    config = {"env": {"demand": {"dist": "history", "path": "sales.csv", "sku": "A",
-                                 "cleaning": {"missing": "zero"}}}, "evaluation": {}}  # fmt: skip
-    summary = {"optimum": {"cost": None}, "episodes": 1, "periods": 1}
-    missing = setup_blocks(tmp_path, summary, config)
-    assert any("not recorded in this run folder" in str(b) for _, b in missing)
-    (tmp_path / "cleaning.json").write_text(json.dumps({"changes": repairs}, default=str))
-    recorded = setup_blocks(tmp_path, summary, config)
-    assert ("h2", "Data cleaning") in recorded
-    assert len(next(b for kind, b in recorded if kind == "table" and b[0][0] == "sku")[1]) == len(repairs)
+
+
+def test_a_run_on_a_cleaned_history_reports_its_repairs(tmp_path):
+    # A: 5, (missing), 4, -2 (a return), 6, ...: by the cleaning rules the missing cell becomes 0 and
+    # the return sets its month to 0 and takes 2 units off March's sales (the latest earlier sale).
+    months = pd.date_range("2020-01-01", periods=36, freq="MS")
+    values = [5, "", 4, -2] + [6] * 32
+    path = tmp_path / "sales.csv"
+    path.write_text("date,sku,quantity\n" + "".join(f"{d.date()},A,{v}\n" for d, v in zip(months, values)))
+    cfg = parse_config({
+        "name": "cleaned",
+        "env": {"lead_time": 1, "demand": {"dist": "history", "path": str(path), "sku": "A", "split": "all"}},
+        "policies": [{"name": "bs", "kind": "base_stock", "params": {"level": 8}}],
+        "evaluation": {"episodes": 1, "periods": 20, "exact": False},
+    })  # fmt: skip
+    root = run_experiment(cfg, RunOptions(out=tmp_path / "runs", progress=False))
+    md = (root / "report.md").read_text()
+    section = md.split("## Data cleaning", 1)[1].split("\n## ", 1)[0]
+    assert f"`{path}`, SKU A" in section
+    assert "| A | 2020-02-01 | missing_value | missing | 0 |" in section
+    assert "| A | 2020-04-01 | return_netted | -2 | 0 |" in section
+    assert "| A | 2020-03-01 | return_netted | 4 | 2 |" in section  # the sale the return undoes
+    # without the record the report says the repairs are unknown rather than showing none
+    (root / CLEANING_FILE).unlink()
+    rebuild(root)
+    assert "not recorded in this run folder" in (root / "report.md").read_text()
 
 
 # -------------------------------------------------------------------------------- gaps, self-contained
