@@ -10,14 +10,19 @@ stable_baselines3 are imported only when an SB3 agent is checked deeply, built o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stocklab.agents.factory import load_policy, save_policy, train_agent
-from stocklab.agents.tabular.agent import TABULAR_AGENTS, TabularHyperparams
-from stocklab.envs.config import EnvConfig
+from pydantic import BaseModel
+
 from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.kinds import BuildContext, Built, PolicyKind, PolicySpec
-from stocklab.envs.core.policy import Policy
+
+if TYPE_CHECKING:
+    from stocklab.envs.config import EnvConfig
+    from stocklab.envs.core.policy import Policy
+
+# The kinds import their implementations (and torch, for SB3) when used: reading the registry stays
+# cheap.
 
 #: Training-time evaluation defaults: evaluations per training run, episodes and periods per evaluation.
 EVALUATIONS = 10
@@ -31,20 +36,28 @@ class AgentKind(PolicyKind):
     family = "agent"
     trainable = True
 
-    def __init__(self, name: str, summary: str) -> None:
-        self.name, self.summary = name, summary
-        self.tabular = name in TABULAR_AGENTS
-        self.export = "table" if self.tabular else "onnx"
+    def __init__(self, name: str, summary: str, *, tabular: bool) -> None:
+        self.name, self.summary, self.tabular = name, summary, tabular
+        self.export = "table" if tabular else "onnx"
         # Deep RL first, then tabular: the longest builds start first and overlap with the short ones.
-        self.build_priority = 1 if self.tabular else 0
-        # SB3 algorithms validate their hyper-parameters against the algorithm on a deep check.
-        self.hyperparams_model = TabularHyperparams if self.tabular else None
+        self.build_priority = 1 if tabular else 0
+
+    @property
+    def hyperparams_model(self) -> type[BaseModel] | None:  # type: ignore[override]
+        """The tabular agents' model; SB3 algorithms validate theirs against the algorithm (deep check)."""
+        if not self.tabular:
+            return None
+        from stocklab.agents.tabular.agent import TabularHyperparams
+
+        return TabularHyperparams
 
     def check(self, env: EnvConfig, spec: PolicySpec, deep: bool = False) -> None:
         """A training budget is required; hyper-parameters are checked (SB3's only with ``deep``)."""
         if spec.train.steps is None:
             raise ConfigError(f"{spec.kind} needs train.steps (environment steps of training), e.g. 100000")
         if self.tabular:
+            from stocklab.agents.tabular.agent import TABULAR_AGENTS
+
             TABULAR_AGENTS[self.name](env, spec.hyperparams, seed=0)  # validates hyperparams and discretiser
             return
         if not deep:
@@ -56,6 +69,8 @@ class AgentKind(PolicyKind):
 
     def build(self, ctx: BuildContext) -> Built:
         """Train the agent, keep its best evaluated policy, save it under ``policy/``."""
+        from stocklab.agents.factory import save_policy, train_agent
+
         spec, t = ctx.spec, ctx.spec.train
         steps = int(t.steps or 0)
         episodes = t.episodes or EVAL_EPISODES
@@ -83,14 +98,16 @@ class AgentKind(PolicyKind):
 
     def load(self, ctx: BuildContext, record: dict[str, Any]) -> Policy:
         """The trained policy from ``policy/`` (no pickle: npz + JSON, or SB3 tensors + JSON)."""
+        from stocklab.agents.factory import load_policy
+
         return load_policy(ctx.workdir / "policy")
 
 
 #: Every kind of this package, in the order listings show them.
 KINDS: tuple[PolicyKind, ...] = (
-    AgentKind("q_learning", "tabular Q-learning (average or discounted reward)"),
-    AgentKind("sarsa", "tabular SARSA (average or discounted reward)"),
-    AgentKind("ppo", "Stable-Baselines3 PPO"),
-    AgentKind("a2c", "Stable-Baselines3 A2C"),
-    AgentKind("dqn", "Stable-Baselines3 DQN"),
+    AgentKind("q_learning", "tabular Q-learning (average or discounted reward)", tabular=True),
+    AgentKind("sarsa", "tabular SARSA (average or discounted reward)", tabular=True),
+    AgentKind("ppo", "Stable-Baselines3 PPO", tabular=False),
+    AgentKind("a2c", "Stable-Baselines3 A2C", tabular=False),
+    AgentKind("dqn", "Stable-Baselines3 DQN", tabular=False),
 )

@@ -26,7 +26,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_
 
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.errors import ConfigError, StocklabError
-from stocklab.envs.core.kinds import NAME_PATTERN, PolicySpec
+from stocklab.envs.core.kinds import PolicySpec, check_name
 from stocklab.envs.core.schema import StrictModel, validate_section
 
 
@@ -74,10 +74,15 @@ class EvaluationConfig(StrictModel):
 class ExperimentConfig(StrictModel):
     """A whole experiment."""
 
-    name: str = Field(default="experiment", min_length=1, pattern=NAME_PATTERN)
+    name: str = "experiment"
     env: EnvConfig = Field(default_factory=EnvConfig)
     policies: list[PolicyConfig] = Field(default_factory=list)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_name(value, "the experiment name")
 
     @field_validator("policies")
     @classmethod

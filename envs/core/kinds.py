@@ -14,13 +14,14 @@ each other or the experiments layer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, Field, NonNegativeInt, PositiveInt, field_validator
 
 from stocklab.envs.core.errors import ConfigError, did_you_mean
 from stocklab.envs.core.schema import StrictModel
@@ -33,6 +34,16 @@ if TYPE_CHECKING:
 #: Names end up in file names (``runs/<name>/policies/<policy>/``): a letter or digit first, then
 #: letters, digits, ``_``, ``.`` and ``-``, so that no name is ``.``, ``..`` or a hidden file.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+_NAME_RULE = "a letter or digit, then letters, digits, '_', '.' or '-' (at most 100 characters)"
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """``value`` when it is a safe file name (:data:`NAME_PATTERN`); else a ValueError saying the rule."""
+    if not isinstance(value, str) or not re.fullmatch(NAME_PATTERN, value):
+        raise ValueError(f"{what} must be {_NAME_RULE}, so it can name a folder")
+    return value
+
 
 #: ``progress(done, total)``: report the progress of a build (total None: unknown yet).
 Progress = Callable[[float, float | None], None]
@@ -67,11 +78,16 @@ class PolicySpec(StrictModel):
     algorithm (e.g. ``n_envs``, ``learning_rate``); ``train`` is the training or tuning budget.
     """
 
-    name: str = Field(min_length=1, pattern=NAME_PATTERN)
+    name: str
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
     train: TrainBudget = Field(default_factory=TrainBudget)
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_name(value, "a policy name")
 
 
 @dataclass

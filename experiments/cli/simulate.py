@@ -16,14 +16,21 @@ def validate(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
 ) -> None:
-    """Check a config file and report every error with its key path, before any work."""
+    """Check a config as `stocklab run` would, and report the first error with its key path.
+
+    Runs every check that `stocklab run` makes before any work (the same function), including the
+    policies' deep checks (SB3 hyper-parameters, which import torch).
+    """
     from stocklab.experiments.config import load_config
+    from stocklab.experiments.run.plan import preflight
 
     try:
         cfg = load_config(config, set_)
+        exact = preflight(cfg)
     except StocklabError as exc:
         fail(exc)
-    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies)")
+    gaps = "exact gaps to the DP optimum" if exact else "no DP optimum for this env"
+    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies, {gaps})")
 
 
 def simulate(
@@ -89,8 +96,9 @@ def bench_throughput(
     repeats: Annotated[int, typer.Option(min=1, help="Runs per mode; the median is reported.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
-    """env.step() per second on Poisson(5), L = 2, lost sales: per-period events, per-customer events,
-    and a plain-Python reference loop of the same dynamics.
+    """env.step() per second with per-period events, per-customer events and a plain-Python loop.
+
+    On Poisson(5) demand, L = 2, lost sales; the plain-Python reference loop runs the same dynamics.
     """
     from stocklab.experiments.bench.throughput import throughput
 

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.storage import check_output_dir
 from stocklab.experiments.config import ExperimentConfig
 from stocklab.experiments.kinds import REGISTRY
 from stocklab.experiments.run import units
@@ -71,10 +72,11 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
     if opts.jobs < 1:
         raise ConfigError(f"--jobs (={opts.jobs}) must be >= 1")
     start = time.perf_counter()
+    root = check_run_folder(Path(opts.out), cfg.name)
     plan = make_plan(cfg)
-    root = Path(opts.out) / cfg.name
     with RunFolder(root).lock():
         write_config(cfg, root)
+        write_data_repairs(cfg, root)
         seeds = {
             "evaluation": plan.eval_seeds,
             "training": {n: u.seed for n, u in plan.units.items()},
@@ -93,6 +95,50 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
     return root
 
 
+def write_data_repairs(cfg: ExperimentConfig, root: Path) -> None:
+    """``data_cleaning.json``: every repair cleaning made to the sales history the run's demand uses.
+
+    Written only when the demand comes from a sales history (``history``, ``forecast_fed``), so the
+    report can say what was filled, netted or capped instead of repairing data silently.
+    """
+    changes = getattr(cfg.env.demand, "cleaning_changes", None)
+    if changes is None:
+        return
+    repairs = changes()
+    counts: dict[str, int] = {}
+    for change in repairs:
+        counts[change["kind"]] = counts.get(change["kind"], 0) + 1
+    demand = cfg.env.demand
+    write_json(
+        root / "data_cleaning.json",
+        {"source": str(getattr(demand, "path", "")), "sku": str(getattr(demand, "sku", "")),
+         "counts": counts, "changes": repairs},
+    )  # fmt: skip
+
+
+#: Files whose presence marks a folder as a stocklab run folder (written first by every run).
+RUN_MARKERS = ("manifest.json", "config.yaml", ".lock")
+
+
+def check_run_folder(out: Path, name: str) -> Path:
+    """Check, before any work, that ``out/name`` can hold this run; return the folder.
+
+    ConfigError (exit 2) when ``out`` is a file or cannot be written, or when ``out/name`` is a
+    foreign folder: one that has files but is not a stocklab run folder. A run never writes into
+    (and so never overwrites) files it did not create.
+    """
+    check_output_dir(out, "--out")
+    root = out / name
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--out {str(out)!r}: {root} is a file, not a run folder; give another --out")
+    if root.is_dir() and any(root.iterdir()) and not any((root / m).exists() for m in RUN_MARKERS):
+        raise ConfigError(
+            f"--out {str(out)!r}: {root} holds files that no stocklab run wrote; stocklab will not write "
+            "into it. Give another --out, or rename the experiment (name: ...)"
+        )
+    return root
+
+
 class _Schedule:
     """Runs every unfinished unit of a plan, builds before their evaluations, on one executor."""
 
@@ -102,7 +148,9 @@ class _Schedule:
         self.board = ProgressBoard(enabled=opts.progress)
         self.executor = LocalExecutor(opts.jobs, self.board)
         self.pending: dict[Future, tuple[str, str]] = {}
-        self.waiting_for_optimum = [n for n, u in plan.units.items() if REGISTRY.get(u.spec.kind).uses_optimum]
+        self.waiting_for_optimum = [
+            n for n, u in plan.units.items() if REGISTRY.get(u.spec.kind).uses_optimum
+        ]
 
     def run(self) -> None:
         """Submit what is unfinished and wait for all of it; Ctrl-C or a failed unit stops the rest."""
@@ -114,7 +162,15 @@ class _Schedule:
                 )
                 if not optimum_ready:
                     self.board.add(("optimum", ""), "solve DP optimum", None, 0)
-                    self._submit("optimum", "", units.optimum_job, plan.cfg, self.root, plan.optimum_hash, plan.optimum_code)
+                    self._submit(
+                        "optimum",
+                        "",
+                        units.optimum_job,
+                        plan.cfg,
+                        self.root,
+                        plan.optimum_hash,
+                        plan.optimum_code,
+                    )
                 order = sorted(plan.units, key=lambda n: REGISTRY.get(plan.units[n].spec.kind).build_priority)
                 for name in order:
                     if optimum_ready or name not in self.waiting_for_optimum:
@@ -165,7 +221,9 @@ class _Schedule:
         size = max(1, math.ceil(len(todo) / self.opts.jobs))
         for k in range(0, len(todo), size):
             chunk = todo[k : k + size]
-            self._submit("eval", name, units.eval_job, plan.cfg, self.root, unit, chunk, plan.episode_code, tick=True)
+            self._submit(
+                "eval", name, units.eval_job, plan.cfg, self.root, unit, chunk, plan.episode_code, tick=True
+            )
 
 
 def collect(plan: Plan, root: Path) -> Path:
