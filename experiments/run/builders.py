@@ -177,48 +177,62 @@ class ClassicBuilder(Builder):
 
 
 # ----------------------------------------------------------------------------------------- optimum
-def dp_instance(env: EnvConfig, kind: str = "optimal") -> Any:
-    """The DP instance of ``env`` (``baselines.dp.DPInstance``); ConfigError when out of scope."""
-    dp = _module("stocklab.baselines.exact.solver", kind)
-    return _attr(dp, "DPInstance", kind).from_config(env)
+def optimum_params(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The DP limits a config sets: the ``params`` of its ``kind: optimal`` entry, else none.
+
+    The keys are ``max_states``, ``max_memory_gib`` and ``time_limit`` (seconds).
+    """
+    return next((dict(p.params) for p in cfg.policies if p.kind == "optimal"), {})
 
 
-def solve_optimum(env: EnvConfig) -> Any:
-    """Solve the DP of ``env``: a ``DPSolution`` with ``.cost`` (per period), ``.policy``, ``.states``."""
-    dp = _module("stocklab.baselines.exact.solver", "optimal")
-    return _attr(dp, "solve_optimal", "optimal")(dp_instance(env))
+def dp_instance(env: EnvConfig, kind: str = "optimal", params: dict[str, Any] | None = None) -> Any:
+    """Check, without building it, that the DP of ``env`` is in scope and fits the limits in ``params``.
+
+    Returns its size; raises ConfigError when out of scope, ResourceLimitError (a ConfigError) when
+    too big.
+    """
+    tasks = _module("stocklab.baselines.exact.tasks", kind)
+    return tasks.check_dp(env, tasks.limits_of(params))
 
 
-#: Exact evaluation follows the states a policy reaches; a policy that lets stock drift without bound
-#: (a constant order equal to mean demand) reaches ever more, so the search stops at this many states
-#: (or 20 times the optimum's state space, if larger) and the gap is simulated instead.
-EXACT_EVAL_STATES = 5_000
+def solve_optimum(env: EnvConfig, params: dict[str, Any] | None = None) -> Any:
+    """Solve the DP of ``env`` within the limits in ``params``.
+
+    Returns a ``DPSolution`` with ``.cost`` (per period), ``.policy``, ``.states``.
+    """
+    tasks = _module("stocklab.baselines.exact.tasks", "optimal")
+    return tasks.solve(env, tasks.limits_of(params))
 
 
 def exact_cost(env: EnvConfig, policy: Policy) -> float | None:
-    """Exact long-run average cost per period of ``policy`` (DP evaluation), or None when the DP
-    cannot evaluate this instance or policy.
+    """Exact long-run average cost per period of ``policy`` (DP evaluation), or None.
+
+    None when the DP cannot evaluate this instance or policy (see ``baselines.exact.tasks.policy_cost``).
     """
     try:
-        dp = importlib.import_module("stocklab.baselines.exact.solver")
-        n = dp.DPInstance.from_config(env).n_states
-        inst = dp.DPInstance.from_config(env, max_states=min(max(EXACT_EVAL_STATES, 20 * n), 200_000))
-        return float(dp.evaluate_policy(inst, policy))
-    except (ImportError, AttributeError, StocklabError):
+        return importlib.import_module("stocklab.baselines.exact.tasks").policy_cost(env, policy)
+    except (ImportError, AttributeError):
         return None
 
 
 class OptimalBuilder(Builder):
-    """The exact DP optimum (``baselines.dp``), solved once per run and shared with the gap figures."""
+    """The exact DP optimum (``baselines.exact``), solved once per run and shared with the gap figures.
+
+    ``params`` may set the DP's limits: ``max_states``, ``max_memory_gib``, ``time_limit`` (seconds).
+    """
 
     def check(self, env: EnvConfig, spec: PolicyConfig, deep: bool = False) -> None:
-        if spec.params:
-            raise ConfigError(f"optimal takes no params (got {spec.params!r})")
-        _attr(_module("stocklab.baselines.exact.solver", spec.kind), "solve_optimal", spec.kind)
-        dp_instance(env)
+        """Check the limits in ``params`` and that the DP fits them (counted, not built)."""
+        tasks = _module("stocklab.baselines.exact.tasks", spec.kind)
+        try:
+            limits = tasks.limits_of(spec.params)
+        except ConfigError as exc:
+            raise ConfigError(f"params: {exc}") from None
+        tasks.check_dp(env, limits)
 
     def build(self, ctx: BuildContext) -> Built:
-        sol = ctx.optimum if ctx.optimum is not None else solve_optimum(ctx.env)
+        """The optimal policy: the run's solved optimum, or solved here within the entry's limits."""
+        sol = ctx.optimum if ctx.optimum is not None else solve_optimum(ctx.env, ctx.spec.params)
         info = {"method": "solved", "optimal_cost": float(sol.cost)}
         for key in ("states", "seconds"):
             if getattr(sol, key, None) is not None:

@@ -75,7 +75,7 @@ def train_seed(cfg: ExperimentConfig, name: str) -> int:
 
 def make_plan(cfg: ExperimentConfig) -> Plan:
     """Seeds and unit hashes of an experiment (pure: the same config gives the same plan)."""
-    from stocklab.experiments.run.builders import check_policies, dp_instance
+    from stocklab.experiments.run.builders import check_policies, dp_instance, optimum_params
 
     if not cfg.policies:
         raise ConfigError(
@@ -88,7 +88,7 @@ def make_plan(cfg: ExperimentConfig) -> Plan:
     exact = ev.exact
     if exact:
         try:
-            dp_instance(cfg.env)
+            dp_instance(cfg.env, params=optimum_params(cfg))
         except ConfigError:
             exact = False  # out of the DP's scope (or no DP): gaps stay unknown
     optimum_hash = stable_hash({"env": env, "code": code}) if exact else None

@@ -20,7 +20,14 @@ from stocklab.envs.core.policy import Policy
 from stocklab.envs.rollout import episode_infos
 from stocklab.experiments.analysis.kpis import EpisodeStats
 from stocklab.experiments.config import ExperimentConfig, PolicyConfig
-from stocklab.experiments.run.builders import BuildContext, Progress, builder, exact_cost, solve_optimum
+from stocklab.experiments.run.builders import (
+    BuildContext,
+    Progress,
+    builder,
+    exact_cost,
+    optimum_params,
+    solve_optimum,
+)
 from stocklab.experiments.store import (
     TRACE_COLUMNS,
     read_json,
@@ -74,7 +81,7 @@ def optimum_job(cfg: ExperimentConfig, root: Path, unit_hash: str) -> dict[str, 
     """Solve the DP optimum of the env; record its cost and pickle its policy."""
     paths = Paths(root)
     start = time.perf_counter()
-    sol = solve_optimum(cfg.env)
+    sol = solve_optimum(cfg.env, optimum_params(cfg))
     write_pickle(paths.optimum_dir / "solution.pkl", sol)
     record = {
         "hash": unit_hash,
