@@ -101,7 +101,7 @@ def _solve(cfg: ExperimentConfig, limits: DPLimits, tol: float) -> dict[str, Any
             inst, tol=tol, deadline=deadline,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
-        bar.update(task, description="best base-stock level", total=None)
+        bar.reset(task, description="best base-stock level", total=None)
         t1 = time.perf_counter()
         level, bs_cost = best_base_stock(sol.instance, deadline)
     t2 = time.perf_counter()
