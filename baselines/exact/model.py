@@ -167,7 +167,7 @@ class DPInstance:
         The default is the env's initial state.
         """
         init = self.config.initial
-        state = dict(start) if start is not None else {
+        state: dict[str, Any] = dict(start) if start is not None else {
             "on_hand": init.on_hand, "backlog": init.backlog, "pipeline": list(init.pipeline)
         }  # fmt: skip
         pipe = [int(v) for v in state.get("pipeline", []) or []]

@@ -35,7 +35,7 @@ from stocklab.baselines.exact.limits import (
     check_deadline,
 )
 from stocklab.baselines.exact.model import DPInstance
-from stocklab.baselines.exact.table import OptimalPolicy
+from stocklab.baselines.exact.optimal_policy import OptimalPolicy
 from stocklab.envs.core.errors import ConfigError
 
 __all__ = [

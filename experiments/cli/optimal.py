@@ -66,7 +66,7 @@ def _limits(
     cfg: ExperimentConfig, max_states: int | None, max_memory: float | None, time_limit: float | None
 ) -> DPLimits:
     """The DP limits: the options where given, else the config optimal entry's params, else defaults."""
-    from stocklab.baselines.exact.tasks import limits_of
+    from stocklab.baselines.exact.tables import limits_of
     from stocklab.envs.core.errors import ConfigError
 
     entry = next((p for p in cfg.policies if p.kind == "optimal"), None)

@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from stocklab.baselines.tuning.search import TUNABLE
 from stocklab.experiments.cli.app import app
-from stocklab.experiments.config import AGENT_KINDS, load_config
-from stocklab.experiments.run.runner import make_plan
+from stocklab.experiments.config import load_config
+from stocklab.experiments.kinds import REGISTRY
+from stocklab.experiments.run.plan import make_plan
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ALL = sorted(CONFIGS.rglob("*.yaml"))
@@ -42,7 +43,7 @@ def small_budget(path: Path) -> list[str]:
         sets.append("env.periods=60")  # length of a training / tuning episode
     for i, policy in enumerate(raw["policies"]):
         kind = policy["kind"]
-        if kind in AGENT_KINDS:
+        if kind in REGISTRY.names("agent"):
             sets += [f"policies.{i}.train.{k}={v}" for k, v in
                      {"steps": 256, "episodes": 1, "periods": 20, "eval_every": 128}.items()]  # fmt: skip
             if kind == "ppo":
