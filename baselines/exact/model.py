@@ -51,6 +51,7 @@ from stocklab.baselines.exact.space import (
     Space,
     check_scope,
     check_size,
+    check_span,
     enumerate_states,
     estimate_size,
     position_bounds,
@@ -357,6 +358,7 @@ class _Plan:
             raise ConfigError(f"DP bounds: max_position (={upper}) must be >= max(0, min_position={lower})")
         limits = DPLimits(int(bounds.get("max_states", MAX_STATES)), bounds.get("max_bytes"))
         space = Space(config, lead, lost, upper, lower)
+        check_span(space, limits)
         size = estimate_size(space, len(pmf))
         check_size(space, size, limits)
         proven = _bound_proven(config, lost, upper, lower, hi)

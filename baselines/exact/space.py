@@ -153,45 +153,61 @@ def pipeline_sum_counts(space: Space, entries: int) -> np.ndarray:
     return counts
 
 
-def _grid(
+def _row_sums(
     space: Space, counts: np.ndarray, x_lo: np.ndarray, x_hi: np.ndarray, n_demand: int
 ) -> tuple[float, float, float]:
-    """Sums over the (pipeline sum s, stock x) grid, each cell weighted by counts[s].
+    """Sums over the cells (pipeline sum s, stock x in [x_lo[s], x_hi[s]]), each weighted by counts[s].
 
     Returns the number of cells, of (cell, order) pairs, and of (cell, order, outcome) triples with
-    outcomes 0..min(x, d_top) (the lost-sales outcomes of a row).
+    outcomes 0..min(x, d_top) (the lost-sales outcomes of a row, x >= 0). The orders depend on the
+    position ip = x + s only, so each row's sums are differences of prefix sums over positions of
+    n(ip) and n(ip) ip: O(rows + positions) time and memory, whatever the lead time.
     """
-    sums = np.arange(len(counts))
-    width = np.maximum(x_hi - x_lo + 1, 0) * (counts > 0)
-    cols = int(width.max(initial=0))
-    if cols == 0:
+    rows = np.flatnonzero((counts > 0) & (x_hi >= x_lo))
+    if not len(rows):
         return 0.0, 0.0, 0.0
-    xs = x_lo[:, None] + np.arange(cols)[None, :]
-    inside = np.arange(cols)[None, :] < width[:, None]
-    n_act = np.where(inside, _order_count(space, xs + sums[:, None]), 0) * counts[:, None]
-    outcomes = np.clip(xs, 0, n_demand - 1) + 1
-    return float(counts @ width), float(n_act.sum()), float((n_act * outcomes).sum())
+    weight, lo, hi = counts[rows], x_lo[rows], x_hi[rows]
+    ip_lo, ip_hi = int((lo + rows).min()), int((hi + rows).max())
+    ips = np.arange(ip_lo, ip_hi + 1)
+    n = _order_count(space, ips)
+    c0 = np.concatenate([[0], np.cumsum(n)])  # c0[k] = sum of n(ip) for ip < ip_lo + k
+    c1 = np.concatenate([[0], np.cumsum(n * ips)])
+
+    def between(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Sum over positions a..b (0 when b < a) of the sequence whose prefix sums are c."""
+        first, stop = np.clip(a - ip_lo, 0, len(ips)), np.clip(b - ip_lo + 1, 0, len(ips))
+        return np.where(stop > first, c[stop] - c[first], 0).astype(float)
+
+    cells = float(weight @ (hi - lo + 1))
+    pairs = float(weight @ between(c0, lo + rows, hi + rows))
+    top = n_demand - 1
+    # x < d_top: x + 1 outcomes, sum of n(ip) (ip - s + 1); x >= d_top: n_demand outcomes
+    small_hi = np.minimum(hi, top - 1)
+    small = between(c1, lo + rows, small_hi + rows) + (1 - rows) * between(c0, lo + rows, small_hi + rows)
+    large = n_demand * between(c0, np.maximum(lo, top) + rows, hi + rows)
+    return cells, pairs, float(weight @ (small + large))
 
 
 def estimate_size(space: Space, n_demand: int) -> DPSize:
     """States, (state, order) pairs, transitions and peak bytes of the DP over ``space``.
 
-    ``n_demand`` is the number of demand outcomes (d_top + 1). Counts on the grid (pipeline sum s,
-    stock x), each cell weighted by the number of pipelines with sum s, so it costs O(positions^2)
-    whatever the lead time. Rows share their outcomes through post-decision states (see
-    ``DPInstance.post_keys``): under lost sales with L >= 1 every (state, order) row is one, with
-    outcomes 0..min(x, d_top); otherwise they are (arriving stock w, next pipeline) with n_demand
-    outcomes each, counted as the (w, p_1..p_{m-1}) grid times the orders at position w + p_1 + ...
+    ``n_demand`` is the number of demand outcomes (d_top + 1). Counts by pipeline sum s and stock x,
+    each (s, x) weighted by the number of pipelines with sum s (:func:`_row_sums`). Rows share their
+    outcomes through post-decision states (see ``DPInstance.post_keys``): under lost sales with
+    L >= 1 every (state, order) row is one, with outcomes 0..min(x, d_top); otherwise they are
+    (arriving stock w, next pipeline) with n_demand outcomes each, counted as the (w, p_1..p_{m-1})
+    cells times the orders at position w + p_1 + ... + p_{m-1}.
     """
     counts = pipeline_sum_counts(space, space.m)
     sums = np.arange(len(counts))
-    states, pairs, lost_rows = _grid(space, counts, *space.x_range(sums), n_demand)
+    states, pairs, lost_rows = _row_sums(space, counts, *space.x_range(sums), n_demand)
     if space.lost and space.lead:
         transitions = lost_rows
     elif space.lead >= 2:
         rest = pipeline_sum_counts(space, space.m - 1)
         w_lo = np.maximum(space.x_floor, space.lower - sums)
-        transitions = min(pairs, _grid(space, rest, w_lo, space.upper - sums, n_demand)[1]) * n_demand
+        posts = _row_sums(space, rest, w_lo, space.upper - sums, n_demand)[1]
+        transitions = min(pairs, posts) * n_demand
     else:
         transitions = _levels_after_order(space, n_demand)
     column = 8 * (space.m + 1)  # one int64 per state field
@@ -201,6 +217,23 @@ def estimate_size(space: Space, n_demand: int) -> DPSize:
         + (BYTES_PER_STATE + column) * states
     )
     return DPSize(int(states), int(pairs), int(transitions), int(peak))
+
+
+def check_span(space: Space, limits: DPLimits) -> None:
+    """Refuse, before counting, a space whose positions alone exceed the limits.
+
+    The states with an empty pipeline already number upper - lower + 1 (one per position), so a
+    position range wider than ``max_states`` (or than the memory allows at
+    :data:`BYTES_PER_STATE` a state) is refused without allocating anything of its width.
+    """
+    least = space.upper - space.lower + 1
+    if least <= limits.max_states and least * BYTES_PER_STATE <= limits.memory_limit():
+        return
+    raise ResourceLimitError(
+        f"env.lead_time: the exact DP needs at least {least:,} states (one per position {space.lower}.."
+        f"{space.upper}); over the limit max_states={limits.max_states:,} or max_memory="
+        f"{limits.describe_memory()}. Use smaller demand (env.demand) or costs, or smaller DP bounds"
+    )
 
 
 def check_size(space: Space, size: DPSize, limits: DPLimits) -> None:

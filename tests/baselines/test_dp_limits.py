@@ -151,3 +151,14 @@ def test_policy_evaluation_stops_at_its_deadline() -> None:
     inst = DPInstance.from_config(parse_env_config({**ZIPKIN, "lead_time": 2}))
     with pytest.raises(TimeLimitError, match="exact evaluation"):
         evaluate_policy(inst, lambda obs: 5, deadline=Deadline(time.monotonic() - 1, 0.5))
+
+
+def test_a_huge_position_bound_is_refused_without_allocating_its_width() -> None:
+    # e.g. an edited dp_bounds.json: one state per position already exceeds the limit
+    cfg = parse_env_config({**ZIPKIN, "lead_time": 2})
+    tracemalloc.start()
+    with pytest.raises(ResourceLimitError, match="at least 1,000,000,001 states"):
+        DPInstance.from_config(cfg, max_position=10**9)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20
