@@ -96,18 +96,26 @@ class OptimalKind(PolicyKind):
     build_priority = 3
 
     def check(self, env: EnvConfig, spec: PolicySpec, deep: bool = False) -> None:
-        """The optimum takes no params, and the env must be in the DP's scope."""
-        if spec.params:
-            raise ConfigError(f"optimal takes no params (got {spec.params!r})")
-        from stocklab.baselines.exact.tables import dp_instance
+        """The env must be in the DP's scope and its DP within the limits ``params`` may set.
 
-        dp_instance(env)
+        ``params``: ``max_states``, ``max_memory_gib``, ``time_limit`` (seconds). The DP is counted,
+        not built.
+        """
+        from stocklab.baselines.exact.tables import dp_instance, limits_of
+
+        try:
+            limits_of(spec.params)
+        except ConfigError as exc:
+            raise ConfigError(f"params: {exc}") from None
+        dp_instance(env, spec.params)
 
     def build(self, ctx: BuildContext) -> Built:
         """Reuse the run's optimum (or solve it) and save its state table."""
         from stocklab.baselines.exact.tables import save_optimal, solve_optimum
 
-        sol = ctx.optimum if ctx.optimum is not None else solve_optimum(ctx.env)
+        sol = (
+            ctx.optimum if ctx.optimum is not None else solve_optimum(ctx.env, ctx.spec.params, ctx.progress)
+        )
         save_optimal(sol.policy, ctx.workdir / "policy")
         info: dict[str, Any] = {"method": "solved", "optimal_cost": float(sol.cost)}
         for key in ("states", "seconds"):

@@ -18,9 +18,6 @@ MAX_FUNCTION_LINES = 60
 # for an offender not listed here and for a listed entry that is no longer an offender, so whoever
 # fixes one removes it. Entries are "path" for a module, "path::qualified.name" for a function.
 KNOWN_OFFENDERS = {
-    "baselines/exact/model.py",  # another helper: the module is over 400 lines
-    "baselines/exact/chain.py::evaluate_policy",  # another helper
-    "experiments/cli/optimal.py::optimal",  # to move into a 'limits' helper
     "experiments/cli/demand.py::bench_forecast",  # to move into a 'forecast' helper
 }
 

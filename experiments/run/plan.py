@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from stocklab.baselines.exact.tables import dp_instance
+from stocklab.baselines.exact.tables import dp_instance, optimum_params
 from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.seeding import episode_seeds
 from stocklab.envs.core.storage import stable_hash
@@ -103,7 +103,7 @@ def preflight(cfg: ExperimentConfig) -> bool:
     if not cfg.evaluation.exact:
         return False
     try:
-        dp_instance(cfg.env)
+        dp_instance(cfg.env, optimum_params(cfg.policies))
     except ConfigError:
         return False  # out of the DP's scope: gaps stay unknown, the report says so
     return True

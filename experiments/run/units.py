@@ -17,7 +17,13 @@ from typing import Any
 import pandas as pd
 
 from stocklab.baselines.exact.solver import OptimalPolicy
-from stocklab.baselines.exact.tables import exact_cost, load_optimal, save_optimal, solve_optimum
+from stocklab.baselines.exact.tables import (
+    exact_cost,
+    load_optimal,
+    optimum_params,
+    save_optimal,
+    solve_optimum,
+)
 from stocklab.envs.core.kinds import BuildContext, Progress
 from stocklab.envs.core.policy import Policy
 from stocklab.experiments.analysis.evaluate import episode_row, run_episode
@@ -50,7 +56,7 @@ def optimum_job(
     """Solve the DP optimum of the env; save its state table, then its record."""
     folder = RunFolder(root)
     start = time.perf_counter()
-    sol = solve_optimum(cfg.env)
+    sol = solve_optimum(cfg.env, optimum_params(cfg.policies), progress)
     save_optimal(sol.policy, folder.optimum_dir)
     record = {
         "hash": unit_hash,
