@@ -78,6 +78,46 @@ class OptimalPolicy(Policy):
         hit = self._table.get((y, *([0] * self._m)))
         return int(min(inst.config.max_order, max(0, y + (hit or 0) - ip)))
 
+    def act_batch(self, observations: np.ndarray) -> np.ndarray:
+        """Actions for a batch of observations ((B, n) -> (B,)), looked up in the table at once.
+
+        States outside the table (rare: start states, backlog beyond the DP's floor) take :meth:`act`.
+        """
+        obs = np.asarray(observations)
+        x = np.rint(obs[:, self._on_hand]).astype(np.int64)
+        if self._backlog is not None:
+            x = x - np.rint(obs[:, self._backlog]).astype(np.int64)
+        pipe = np.rint(obs[:, self._pipe]).astype(np.int64)[:, : self._m]
+        states = np.zeros((len(obs), 1 + self._m), dtype=np.int64)
+        states[:, 0] = x
+        states[:, 1 : 1 + pipe.shape[1]] = pipe
+        keys, known = self._keys(states)
+        pos = np.minimum(np.searchsorted(self._sorted_keys, keys), len(self._sorted_keys) - 1)
+        hit = known & (self._sorted_keys[pos] == keys)
+        ip = obs[:, self._ip]
+        actions = self.action_map.actions(self._sorted_orders[pos], ip)
+        for i in np.flatnonzero(~hit).tolist():
+            actions[i] = self.act(obs[i])
+        return actions
+
+    def _keys(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mixed-radix codes of states within the table's per-column ranges, and which lie inside them."""
+        if not hasattr(self, "_sorted_keys"):
+            table = self.instance.states
+            self._lo, hi = table.min(axis=0), table.max(axis=0)
+            self._radix = hi - self._lo + 1
+            codes = self._code(table)
+            order = np.argsort(codes)
+            self._sorted_keys, self._sorted_orders = codes[order], self.orders[order]
+        inside = ((states >= self._lo) & (states < self._lo + self._radix)).all(axis=1)
+        return self._code(np.where(inside[:, None], states, self._lo)), inside
+
+    def _code(self, states: np.ndarray) -> np.ndarray:
+        code = np.zeros(len(states), dtype=np.int64)
+        for j in range(states.shape[1]):
+            code = code * self._radix[j] + (states[:, j] - self._lo[j])
+        return code
+
     def act(self, observation: np.ndarray) -> int:
         x = int(round(float(observation[self._on_hand])))
         if self._backlog is not None:
@@ -296,11 +336,7 @@ def base_stock_orders(inst: DPInstance, level: int, ip: np.ndarray) -> np.ndarra
     env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by ``ActionMap.order``.
     """
     amap = inst.action_map
-    want = np.minimum(np.maximum(0, level - ip), amap.max_order)
-    if amap.mode == "quantity":
-        return want
-    action = np.clip(ip + want, 0, amap.max_level)
-    return np.minimum(amap.max_order, np.maximum(0, action - ip))
+    return amap.orders(amap.actions(np.maximum(0, level - ip), ip), ip)
 
 
 def base_stock_cost(inst: DPInstance, level: int) -> float:

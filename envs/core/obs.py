@@ -124,6 +124,39 @@ class ObsSpec:
         return spaces.Box(low=low, high=high, dtype=np.float32)
 
     # ------------------------------------------------------------ conversion
+    def select(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The spec's fields, in layout order, picked by name from ``fields`` (extra names are ignored).
+
+        This is the state dict a policy or a deployment sees; values are passed through unchanged.
+        """
+        return {f.name: fields[f.name] for f in self.fields}
+
+    def assemble(self, fields: Mapping[str, Any]) -> np.ndarray:
+        """The observation (float32) from field values by name: the layout's only builder.
+
+        For one state, a field is a number or a sequence of its size; the result has shape (size,).
+        For a batch of B states, a field of size 1 is an array of shape (B,) (or (B, 1)) and a field of
+        size n one of shape (B, n); the result has shape (B, size). Values are not checked (see
+        :meth:`vector` for validated input from outside).
+        """
+        picked = self.select(fields)
+        first = np.asarray(picked[self.fields[0].name])
+        if first.ndim == 0:  # one state
+            values: list[Any] = []
+            for v in picked.values():
+                if isinstance(v, Sequence | np.ndarray):
+                    values.extend(v)
+                else:
+                    values.append(v)
+            return np.asarray(values, dtype=np.float32)
+        n = first.shape[0]
+        out = np.empty((n, self.size), dtype=np.float32)
+        start = 0
+        for f, v in zip(self.fields, picked.values()):
+            out[:, start : start + f.size] = np.reshape(v, (n, f.size))
+            start += f.size
+        return out
+
     def vector(self, state: Mapping[str, Any]) -> np.ndarray:
         """Turn a state dict into the observation vector; ``inventory_position`` is derived if absent.
 
