@@ -1,8 +1,11 @@
 """Stable-Baselines3 agents (PPO, A2C, DQN, ... by name) on InventoryEnv.
 
-:class:`SB3Agent` builds ``n_envs`` copies of the env (``DummyVecEnv``, or ``SubprocVecEnv`` with
-``vec_env: subproc``) behind ``VecNormalize`` (running mean/std of observations and returns), and the
-algorithm from an rl-baselines3-zoo style dict::
+:class:`SB3Agent` builds ``n_envs`` copies of the env behind ``VecNormalize`` (running mean/std of
+observations and returns), and the algorithm from an rl-baselines3-zoo style dict. The copies are a
+:class:`~stocklab.agents.sb3.vec_env.BatchedVecEnv` (the batched NumPy engine, all envs in one step;
+the same demand, observations and rewards as the DummyVecEnv of InventoryEnvs it replaces) when the
+env config's engine resolves to ``batched`` (``engine: auto`` and a whole-period config), else a
+``DummyVecEnv`` of InventoryEnvs; ``vec_env: dummy | subproc | batched`` forces a kind::
 
     {"n_envs": 4, "policy": "MlpPolicy", "normalize": true, "learning_rate": "lin_3e-4",
      "n_steps": 256, "policy_kwargs": {"net_arch": [64, 64], "activation_fn": "tanh"}}
@@ -128,17 +131,27 @@ class SB3Agent:
         self.n_envs = int(hp.get("n_envs", 1))
         if self.n_envs < 1:
             raise PolicyError(f"hyperparams.n_envs (={self.n_envs}) must be >= 1")
-        vec_kind = hp.get("vec_env", "dummy")
-        if vec_kind not in ("dummy", "subproc"):
-            raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc")
+        vec_kind = hp.get("vec_env") or ("batched" if self.env_config.resolved_engine == "batched" else "dummy")
+        if vec_kind not in ("dummy", "subproc", "batched"):
+            raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc, batched")
+        if vec_kind == "batched" and not self.env_config.batched_exact:
+            field, reason = self.env_config.batched_refusal()  # type: ignore[misc]
+            raise PolicyError(f"hyperparams.vec_env: 'batched' cannot simulate this env exactly ({field}: {reason})")
+        self.vec_kind = vec_kind
         norm = hp.get("normalize", True)
         if not isinstance(norm, bool | dict):
             raise PolicyError(f"hyperparams.normalize: {norm!r}; expected true, false or VecNormalize kwargs")
         config = self.env_config
-        self.venv: Any = make_vec_env(
-            make_inventory_env, n_envs=self.n_envs, seed=self.seed, env_kwargs={"config": config},
-            vec_env_cls=SubprocVecEnv if vec_kind == "subproc" else DummyVecEnv,
-        )  # fmt: skip
+        if vec_kind == "batched":
+            from stocklab.agents.sb3.vec_env import BatchedVecEnv
+
+            self.venv: Any = BatchedVecEnv(config, self.n_envs)
+            self.venv.seed(self.seed)  # what make_vec_env does: seeds s + i at the first reset
+        else:
+            self.venv = make_vec_env(
+                make_inventory_env, n_envs=self.n_envs, seed=self.seed, env_kwargs={"config": config},
+                vec_env_cls=SubprocVecEnv if vec_kind == "subproc" else DummyVecEnv,
+            )  # fmt: skip
         self._norm_kwargs: dict[str, Any] | None = None
         if norm:
             self._norm_kwargs = {
