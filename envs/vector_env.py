@@ -145,7 +145,9 @@ class InventoryVectorEnv(VectorEnv):
         return None
 
 
-def make_inventory_vector_env(num_envs: int = 1, preset: dict[str, Any] | None = None, **kwargs: Any) -> InventoryVectorEnv:
+def make_inventory_vector_env(
+    num_envs: int = 1, preset: dict[str, Any] | None = None, **kwargs: Any
+) -> InventoryVectorEnv:
     """Vector entry point of the registered ids: ``preset`` (a preset's config) updated by ``kwargs``.
 
     What ``gymnasium.make_vec(id, num_envs, vectorization_mode="vector_entry_point", **kwargs)`` calls.

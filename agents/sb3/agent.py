@@ -131,12 +131,16 @@ class SB3Agent:
         self.n_envs = int(hp.get("n_envs", 1))
         if self.n_envs < 1:
             raise PolicyError(f"hyperparams.n_envs (={self.n_envs}) must be >= 1")
-        vec_kind = hp.get("vec_env") or ("batched" if self.env_config.resolved_engine == "batched" else "dummy")
+        vec_kind = hp.get("vec_env") or (
+            "batched" if self.env_config.resolved_engine == "batched" else "dummy"
+        )
         if vec_kind not in ("dummy", "subproc", "batched"):
             raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc, batched")
         if vec_kind == "batched" and not self.env_config.batched_exact:
             field, reason = self.env_config.batched_refusal()  # type: ignore[misc]
-            raise PolicyError(f"hyperparams.vec_env: 'batched' cannot simulate this env exactly ({field}: {reason})")
+            raise PolicyError(
+                f"hyperparams.vec_env: 'batched' cannot simulate this env exactly ({field}: {reason})"
+            )
         self.vec_kind = vec_kind
         norm = hp.get("normalize", True)
         if not isinstance(norm, bool | dict):

@@ -81,7 +81,11 @@ class BatchedVecEnv(VecEnv):
                 infos[i] = {
                     "terminal_observation": final[i],
                     "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
-                    "episode": {"r": round(float(self._returns[i]), 6), "l": int(self._lengths[i]), "t": elapsed},
+                    "episode": {
+                        "r": round(float(self._returns[i]), 6),
+                        "l": int(self._lengths[i]),
+                        "t": elapsed,
+                    },
                 }
             self._returns[dones] = 0.0
             self._lengths[dones] = 0
@@ -106,7 +110,9 @@ class BatchedVecEnv(VecEnv):
         """Set ``attr_name`` on the vector env (shared by every index)."""
         setattr(self.venv, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
         """Call the vector env's method once and return its result for each index."""
         result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
         return [result] * self._count(indices)

@@ -48,14 +48,25 @@ LEAD_TIMES = st.one_of(
     st.integers(0, 4),
     st.builds(
         lambda values, seq: {
-            "dist": "discrete", "values": values, "probs": [1 / len(values)] * len(values), "in_sequence": seq,
+            "dist": "discrete",
+            "values": values,
+            "probs": [1 / len(values)] * len(values),
+            "in_sequence": seq,
         },
         st.lists(st.integers(0, 5), min_size=1, max_size=3, unique=True),
         st.booleans(),
     ),  # fmt: skip
-    st.builds(lambda m, seq: {"dist": "poisson", "mean": m, "in_sequence": seq}, st.sampled_from([0.5, 1.5, 3.0]), st.booleans()),
-    st.builds(lambda lo, w, seq: {"dist": "uniform", "low": lo, "high": lo + w, "in_sequence": seq},
-              st.integers(0, 2), st.integers(0, 3), st.booleans()),  # fmt: skip
+    st.builds(
+        lambda m, seq: {"dist": "poisson", "mean": m, "in_sequence": seq},
+        st.sampled_from([0.5, 1.5, 3.0]),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda lo, w, seq: {"dist": "uniform", "low": lo, "high": lo + w, "in_sequence": seq},
+        st.integers(0, 2),
+        st.integers(0, 3),
+        st.booleans(),
+    ),  # fmt: skip
 )
 
 
@@ -66,11 +77,13 @@ def configs(draw: st.DrawFn) -> dict:
         "unmet_demand": "backorder" if backorder else "lost",
         "lead_time": draw(LEAD_TIMES),
         "demand": draw(
-            st.sampled_from([
-                {"dist": "poisson", "mean": 4},
-                {"dist": "negative_binomial", "mean": 3, "dispersion": 2.5},
-                {"dist": "empirical", "values": [0, 3, 9], "probs": [0.5, 0.3, 0.2]},
-            ])
+            st.sampled_from(
+                [
+                    {"dist": "poisson", "mean": 4},
+                    {"dist": "negative_binomial", "mean": 3, "dispersion": 2.5},
+                    {"dist": "empirical", "values": [0, 3, 9], "probs": [0.5, 0.3, 0.2]},
+                ]
+            )
         ),  # fmt: skip
         "costs": {
             "holding": draw(st.sampled_from([0.5, 1.0, 1.3])),
@@ -105,7 +118,11 @@ def test_random_configs_give_identical_flows_costs_and_observations(cfg, seed, a
 
 def test_blocks_of_streams_line_up_over_many_periods():
     # > 2 blocks of 512 demand draws and of 512 lead-time draws (an order every period)
-    cfg = {"lead_time": {"dist": "poisson", "mean": 2, "in_sequence": True}, "unmet_demand": "backorder", "capacity": 40}
+    cfg = {
+        "lead_time": {"dist": "poisson", "mean": 2, "in_sequence": True},
+        "unmet_demand": "backorder",
+        "capacity": 40,
+    }
     actions = np.random.default_rng(0).integers(1, 9, size=(1100, 2))
     assert_same_run(cfg, [3, 4], actions)
 
@@ -143,7 +160,9 @@ def test_every_demand_model_and_information_field(name):
 def test_exact_streams_reproduce_the_simpy_engine_under_any_episode_seed():
     from stocklab.envs import StockPoint
 
-    cfg = parse_env_config({"lead_time": {"dist": "uniform", "low": 0, "high": 3}, "unmet_demand": "backorder"})
+    cfg = parse_env_config(
+        {"lead_time": {"dist": "uniform", "low": 0, "high": 3}, "unmet_demand": "backorder"}
+    )
     engine = BatchedEngine(cfg, 2)
     seeds = [np.random.SeedSequence(99), 12345]
     engine.reset(seeds)
