@@ -203,21 +203,26 @@ def _run_batched(
     ip = spec.index("inventory_position").start
     fc = spec.index(FORECAST_MEAN).start if rec.forecast is not None else None
     sel: Any = slice(None) if len(rows) == rec.cost_total.shape[0] else np.asarray(rows)
+    seen, periods = [], []  # per measured period: the observations, the flows
     for t in range(steps):
         obs = engine.observe()
         flows = engine.step(amap.orders(act_batch(obs), engine.inventory_position))
-        if t < warmup:
-            continue
-        cost = flows.cost
-        rec.cost_total[sel] += cost
-        if rec.record:
-            k = t - warmup
-            for name in FLOW_FIELDS:
-                rec.flows[name][sel, k] = getattr(flows, name)
-            rec.flows["cost"][sel, k] = cost
-            rec.position[sel, k] = obs[:, ip]
-            if fc is not None:
-                rec.forecast[sel, k] = obs[:, fc]  # type: ignore[index]
+        if t >= warmup:
+            seen.append(obs)
+            periods.append(flows)
+    if not periods:
+        return
+    costs = np.stack([f.cost for f in periods], axis=1)  # (episodes, measured periods)
+    # np.add.accumulate adds in period order, as a Python loop would: the same float sums
+    rec.cost_total[sel] = np.add.accumulate(costs, axis=1)[:, -1]
+    if rec.record:
+        for name in FLOW_FIELDS:
+            rec.flows[name][sel] = np.stack([getattr(f, name) for f in periods], axis=1)
+        rec.flows["cost"][sel] = costs
+        observed = np.stack(seen, axis=1)  # (episodes, periods, obs size)
+        rec.position[sel] = observed[:, :, ip]
+        if fc is not None:
+            rec.forecast[sel] = observed[:, :, fc]  # type: ignore[index]
 
 
 def _run_simpy(

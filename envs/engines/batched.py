@@ -309,17 +309,21 @@ class BatchedEngine:
 
     def pipeline(self) -> np.ndarray:
         """(B, n) outstanding units by periods until due; the last slot also holds later arrivals."""
-        n = self.n_pipeline
-        depth = len(self._pipe)
-        rel = self._pipe[(self._head + np.arange(depth)) % depth]  # (depth, B): due in 1, 2, ... periods
-        out = np.zeros((self.size, n), dtype=np.int64)
+        n, depth, head = self.n_pipeline, len(self._pipe), self._head
+        out = np.zeros((n, self.size), dtype=np.int64)  # filled slot by slot, returned transposed
         if n == 0:
-            return out
+            return out.T
         k = min(n - 1, depth)
-        out[:, :k] = rel[:k].T
-        if depth > n - 1:
-            out[:, n - 1] = rel[n - 1 :].sum(axis=0)
-        return out
+        for j in range(k):  # slot j: the ring row due in j + 1 periods
+            out[j] = self._pipe[head + j - depth]
+        if depth == n or (depth > n and self._leads is None):
+            # with a fixed lead time L the ring has L rows and the one due in L periods is empty
+            # at a decision (this period's order is not placed yet): the last slot is one row
+            out[n - 1] = self._pipe[head + n - 1 - depth]
+        elif depth > n:
+            rows = (head + np.arange(n - 1, depth)) % depth
+            out[n - 1] = self._pipe[rows].sum(axis=0)
+        return out.T
 
     def fields(self) -> dict[str, Any]:
         """Every state field an observation may hold, by ObsSpec name ((B,) or (B, size) arrays)."""
