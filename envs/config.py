@@ -9,11 +9,20 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from stocklab.envs.core.schema import StrictModel, validate_section
 from stocklab.envs.demand import DemandSpec
 from stocklab.envs.leadtime import LeadTimeSpec, coerce_lead_time
+
+#: Largest cost rate a config may give (money per unit): far beyond any real price, and small enough
+#: that a long run's total cost stays a finite float.
+MAX_RATE = 1e9
+#: Largest stock quantity a config may give (units per order, stock on hand, capacity).
+MAX_UNITS = 1_000_000
+
+Money = Annotated[float, Field(ge=0.0, le=MAX_RATE, allow_inf_nan=False)]
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
 
 
 class Costs(StrictModel):
@@ -21,10 +30,10 @@ class Costs(StrictModel):
     period, fixed cost K per order placed, unit cost c per unit ordered.
     """
 
-    holding: NonNegativeFloat = 1.0
-    shortage: NonNegativeFloat = 9.0
-    fixed_order: NonNegativeFloat = 0.0
-    unit_order: NonNegativeFloat = 0.0
+    holding: Money = 1.0
+    shortage: Money = 9.0
+    fixed_order: Money = 0.0
+    unit_order: Money = 0.0
 
 
 class Initial(StrictModel):
@@ -32,9 +41,9 @@ class Initial(StrictModel):
     start of period k + 1.
     """
 
-    on_hand: NonNegativeInt = 0
-    backlog: NonNegativeInt = 0
-    pipeline: list[NonNegativeInt] = Field(default_factory=list)
+    on_hand: Units = 0
+    backlog: Units = 0
+    pipeline: list[Units] = Field(default_factory=list, max_length=10_000)
 
 
 class ActionConfig(StrictModel):
@@ -43,7 +52,7 @@ class ActionConfig(StrictModel):
     """
 
     mode: Literal["quantity", "order_up_to"] = "quantity"
-    max_level: PositiveInt | None = None
+    max_level: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = None
 
 
 class ObservationConfig(StrictModel):
@@ -66,8 +75,8 @@ class EnvConfig(StrictModel):
     lead_time: LeadTimeSpec = Field(default_factory=lambda: {"dist": "fixed", "value": 2})
     demand: DemandSpec = Field(default_factory=lambda: {"dist": "poisson", "mean": 5})
     costs: Costs = Field(default_factory=Costs)
-    max_order: PositiveInt = 30
-    capacity: PositiveInt | None = None
+    max_order: Annotated[int, Field(ge=1, le=MAX_UNITS)] = 30
+    capacity: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = None
     initial: Initial = Field(default_factory=Initial)
     action: ActionConfig = Field(default_factory=ActionConfig)
     observation: ObservationConfig = Field(default_factory=ObservationConfig)

@@ -9,13 +9,15 @@ makes orders arrive in the order they were placed (an order never overtakes an e
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, model_validator
-from scipy import stats
 
 from stocklab.envs.core.schema import StrictModel
+
+if TYPE_CHECKING:
+    from scipy import stats
 
 #: Quantile used as the upper end of an unbounded lead-time distribution when sizing the
 #: pipeline observation; later arrivals are counted in the last pipeline slot.
@@ -122,6 +124,8 @@ class PoissonLeadTime(LeadTimeModel):
 
     @property
     def upper(self) -> float:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return float(stats.poisson(self.mean_).ppf(UPPER_QUANTILE))
 
 
@@ -177,6 +181,8 @@ class GammaLeadTime(_ContinuousLeadTime):
     dist: Literal["gamma"]
 
     def _frozen(self) -> stats.rv_continuous:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return stats.gamma(1.0 / self.cv**2, scale=self.mean_ * self.cv**2)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -193,6 +199,8 @@ class LognormalLeadTime(_ContinuousLeadTime):
         return math.log(self.mean_) - s2 / 2.0, math.sqrt(s2)
 
     def _frozen(self) -> stats.rv_continuous:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         mu, sigma = self._params()
         return stats.lognorm(sigma, scale=math.exp(mu))
 

@@ -49,6 +49,7 @@ from stocklab.agents.sb3.policy import (
 )
 from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.core.errors import PolicyError, did_you_mean
+from stocklab.envs.core.storage import atomic_path
 from stocklab.envs.registration import make_inventory_env
 
 #: Constructor arguments set by the agent itself, not by hyper-parameters.
@@ -291,9 +292,11 @@ class SB3Agent:
         """Save to directory ``path``: SB3's ``model.zip`` and ``vecnormalize.pkl`` plus JSON metadata."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.model.save(path / MODEL_FILE)
+        with atomic_path(path / MODEL_FILE) as tmp:
+            self.model.save(tmp)
         if self._norm_kwargs is not None:
-            self.venv.save(str(path / VECNORM_PKL))
+            with atomic_path(path / VECNORM_PKL) as tmp:
+                self.venv.save(str(tmp))
         write_meta(path, self.meta(), self.normalize_stats())
         return path
 

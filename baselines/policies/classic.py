@@ -131,6 +131,7 @@ class RQ(ClassicPolicy):
         return self.action_map.action(n * self.Q, ip)
 
     def orders(self, position: np.ndarray) -> np.ndarray:
+        """Units wanted at whole inventory positions (batch form of :meth:`act`)."""
         n = np.minimum(-((position - self.r - 1) // self.Q), self._max_batches)
         return np.where(position > self.r, 0, n * self.Q)
 

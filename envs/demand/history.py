@@ -35,7 +35,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from scipy import stats
 
 from stocklab.envs.core.errors import DataError
 from stocklab.envs.core.schema import StrictModel
@@ -160,6 +159,20 @@ class _FromHistory(DemandModel):
 
         splits = None if self.splits is None else (str(self.splits.validation), str(self.splits.test))
         return load_history(self.path, self.cleaning, splits)
+
+    def cleaning_changes(self) -> list[dict[str, Any]]:
+        """What cleaning changed in this SKU's series (missing periods filled, returns netted, ...).
+
+        One JSON-ready dict per change (sku, date, kind, before, after, note), so a run can list
+        every repair made to the data it was run on.
+        """
+        report = self._history().report
+        rows = [c for c in report.changes if str(c.sku) == str(self.sku)]
+        return [
+            {"sku": c.sku, "date": str(c.date.date()), "kind": c.kind, "before": c.before, "after": c.after,
+             "note": c.note}
+            for c in rows
+        ]  # fmt: skip
 
     def _scaled(self, values: np.ndarray) -> np.ndarray:
         return np.rint(np.asarray(values, dtype=float) * self.scale).astype(np.int64)
@@ -324,6 +337,8 @@ class ForecastFedDemand(_FromHistory):
         """Mean and standard deviation of max(0, round(mu_t + e)): exact over the residual pool; for
         normal noise, those of the normal censored at 0 (rounding ignored).
         """
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         mu = self.mean_at(start, n)
         if self.noise == "residual":
             draws = np.maximum(np.rint(mu[:, None] + self._residuals[None, :]), 0.0)

@@ -8,11 +8,10 @@ demand, a hair away from the configured ``mean`` of the continuous variable.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 from pydantic import Field, PositiveFloat, model_validator
-from scipy import stats
 
 from stocklab.envs.core.schema import StrictModel
 from stocklab.envs.demand.base import (
@@ -23,6 +22,9 @@ from stocklab.envs.demand.base import (
     rounded_pmf,
     truncated_pmf,
 )
+
+if TYPE_CHECKING:
+    from scipy import stats
 
 
 class _Stationary(DemandModel):
@@ -53,6 +55,8 @@ class PoissonDemand(_Stationary):
         return float(self.mean_)
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return truncated_pmf(stats.poisson(self.mean_), tol)
 
 
@@ -80,6 +84,8 @@ class NegativeBinomialDemand(_Stationary):
         return float(self.mean_)
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         size, p = self._params()
         return truncated_pmf(stats.nbinom(size, p), tol)
 
@@ -95,6 +101,8 @@ class GammaDemand(_Stationary):
     std: PositiveFloat
 
     def _dist(self) -> stats.rv_continuous:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return stats.gamma((self.mean_ / self.std) ** 2, scale=self.std**2 / self.mean_)
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
@@ -115,6 +123,8 @@ class NormalDemand(_Stationary):
         return as_units(rng.normal(self.mean_, self.std, size=n))
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return rounded_pmf(stats.norm(self.mean_, self.std), tol)
 
 

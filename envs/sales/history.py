@@ -32,6 +32,9 @@ from stocklab.envs.sales.clean import CleaningOptions, CleaningReport, clean_his
 
 COLUMNS = ("date", "sku", "quantity")
 #: Cells read as a missing quantity (filled by cleaning) rather than as a malformed one.
+#: Largest quantity (units per period) a sales file may hold: far beyond any real sales, and small
+#: enough that sums of a long history stay exact in float64 and int64.
+MAX_QUANTITY = 1e9
 MISSING_TOKENS = frozenset({"", "na", "nan", "null", "none", "n/a", "-"})
 #: Last month of every M3 series (synthetic calendar; see the module docstring).
 M3_END = pd.Timestamp("1999-12-01")
@@ -228,6 +231,13 @@ def _parse_quantities(path: Path, raw: pd.Series, rows: np.ndarray) -> pd.Series
     if bad.any():
         i = int(np.argmax(bad))
         raise DataError(f"{path}: row {rows[i]}, column 'quantity': {text.iat[i]!r} is not a number")
+    huge = np.abs(values.fillna(0.0).to_numpy()) > MAX_QUANTITY
+    if huge.any():
+        i = int(np.argmax(huge))
+        raise DataError(
+            f"{path}: row {rows[i]}, column 'quantity': {text.iat[i]!r} is beyond the largest quantity "
+            f"stocklab accepts ({MAX_QUANTITY:.0e} units per period); check the unit or a corrupt cell"
+        )
     return values
 
 

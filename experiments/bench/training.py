@@ -27,8 +27,9 @@ from stocklab.envs.config import EnvConfig
 
 
 def _timed(owner: Any, name: str, totals: dict[str, float], key: str) -> None:
-    """Replace ``owner.name`` (an instance attribute shadows the method) by a version adding its time to
-    ``totals[key]``.
+    """Replace ``owner.name`` by a version adding its run time to ``totals[key]``.
+
+    An instance attribute shadows the class's method, so SB3's own calls go through the wrapper.
     """
     inner: Callable[..., Any] = getattr(owner, name)
 

@@ -25,13 +25,15 @@ def train(
     """
     from stocklab.agents.factory import train_agent
     from stocklab.envs.core.errors import ConfigError, StocklabError
-    from stocklab.experiments.config import AGENT_KINDS, load_config
+    from stocklab.experiments.config import load_config
+    from stocklab.experiments.kinds import REGISTRY
 
     try:
         cfg = load_config(config, set_)
         spec = next((p for p in cfg.policies if p.name == policy), None)
-        if spec is None or spec.kind not in AGENT_KINDS:
-            names = [p.name for p in cfg.policies if p.kind in AGENT_KINDS]
+        learners = REGISTRY.names("agent")
+        if spec is None or spec.kind not in learners:
+            names = [p.name for p in cfg.policies if p.kind in learners]
             raise ConfigError(f"--policy {policy!r}: no learning policy of that name; choose from {names}")
         t = spec.train
         budget = steps or t.steps

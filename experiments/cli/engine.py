@@ -31,9 +31,10 @@ def bench_engine(
     ppo_envs: Annotated[str, typer.Option(help="Comma-separated env counts of the PPO comparison.")] = "8,256",
     as_json: JsonOpt = False,
 ) -> None:
-    """SKU-periods/s of the batched engine at several batch sizes beside the SimPy engine and a bare
-    NumPy loop (base-stock, Poisson 5, L 2, lost sales), and PPO steps/s on DummyVecEnv vs the
-    batched adapter with the split of its wall time.
+    """Throughput of the batched engine beside the SimPy engine and a bare NumPy loop, and PPO on it.
+
+    SKU-periods/s at several batch sizes under base-stock (Poisson 5, L 2, lost sales); then PPO env
+    steps/s on DummyVecEnv vs the batched adapter, with the split of its wall time.
     """
     from stocklab.envs.core.errors import StocklabError
     from stocklab.experiments.bench.engine import bench_engine as run_bench

@@ -76,10 +76,12 @@ def export_cmd(
     from stocklab.experiments.run.runner import load_run_policy
 
     try:
-        built, env_config = load_run_policy(run_dir, policy)
+        built, env_config, kind = load_run_policy(run_dir, policy)
         run_manifest = run_dir / "manifest.json"
         digest = sha256_file(run_manifest) if run_manifest.is_file() else None
-        manifest = export_policy(built, env_config, out, name=policy, training_manifest_sha256=digest)
+        manifest = export_policy(
+            built, env_config, out, name=policy, training_manifest_sha256=digest, kind=kind
+        )
     except StocklabError as exc:
         fail(exc)
     if as_json:

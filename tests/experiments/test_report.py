@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from stocklab.baselines.exact.solver import DPInstance, evaluate_policy, solve_optimal
-from stocklab.baselines.policies.classic import build_policy
 from stocklab.experiments.cli.app import app
 from stocklab.experiments.config import parse_config
 from stocklab.experiments.run.runner import RunOptions, run_experiment
+from tests.oracles import lost_sales_l1_optimum, lost_sales_l1_policy_cost
 
 ENV = {"lead_time": 1, "demand": {"dist": "poisson", "mean": 4}, "costs": {"holding": 1, "shortage": 9},
        "initial": {"on_hand": 8}, "max_order": 20}  # fmt: skip
@@ -37,18 +36,22 @@ def run_dir(tmp_path_factory):
     return run_experiment(cfg, RunOptions(out=tmp_path_factory.mktemp("report"), progress=False))
 
 
-def test_gaps_against_the_dp(run_dir):
-    cfg = parse_config(CONFIG)
-    inst = DPInstance.from_config(cfg.env)
-    optimum = solve_optimal(inst).cost
+def test_gaps_against_an_independent_dp(run_dir):
+    # L = 1 lost sales: the optimum and each policy's exact cost from the small chains of tests.oracles
+    optimum = lost_sales_l1_optimum(4.0, 1.0, 9.0, max_order=20)
     summary = json.loads((run_dir / "summary.json").read_text())
     pol = summary["policies"]
-    assert summary["optimum"]["cost"] == pytest.approx(optimum)
-    assert pol["optimal"]["gap_pct"] == pytest.approx(0.0, abs=1e-6)
-    for name, kind, params in (("bs", "base_stock", {"level": 10}), ("ss", "ss", {"s": 6, "S": 12})):
-        exact = evaluate_policy(inst, build_policy(kind, cfg.env, params))
+    assert summary["optimum"]["cost"] == pytest.approx(optimum, abs=1e-6)
+    assert pol["optimal"]["gap_pct"] == pytest.approx(0.0, abs=1e-4)
+    orders = {
+        "bs": lambda x: min(20, max(0, 10 - x)),  # base-stock 10 on IP = on hand (L = 1)
+        "ss": lambda x: min(20, 12 - x) if x <= 6 else 0,  # (s, S) = (6, 12)
+    }
+    for name, order in orders.items():
+        exact = lost_sales_l1_policy_cost(order, 4.0, 1.0, 9.0)
         assert pol[name]["gap_method"] == "exact"
-        assert pol[name]["gap_pct"] == pytest.approx(100 * (exact - optimum) / optimum, rel=1e-9)
+        assert pol[name]["exact_cost"] == pytest.approx(exact, abs=1e-6)
+        assert pol[name]["gap_pct"] == pytest.approx(100 * (exact - optimum) / optimum, abs=1e-4)
         assert pol[name]["diff_to_optimal"] is not None
     # simulation and the DP are independent methods: the simulated optimal policy's mean cost must
     # match the DP optimum within its confidence interval (3 half-widths: a 99.9%+ check)
