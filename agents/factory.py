@@ -115,8 +115,12 @@ def _tabular_callbacks(
     if eval_every:
         callbacks.append(
             EvalCallback(
-                eval_every, n_eval_episodes=episodes or 4, eval_periods=periods or 2000, eval_seed=eval_seed,
-                evaluate=evaluate, patience=patience,
+                eval_every,
+                n_eval_episodes=episodes or 4,
+                eval_periods=periods or 2000,
+                eval_seed=eval_seed,
+                evaluate=evaluate,
+                patience=patience,
             )  # fmt: skip
         )
     if checkpoint_every and ckpt_dir is not None:

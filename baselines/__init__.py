@@ -26,7 +26,16 @@ _CLASSIC = "stocklab.baselines.policies.classic"
 #: Public name -> the module that defines it.
 _LAZY = {
     **dict.fromkeys(
-        ("POLICIES", "RQ", "SS", "BaseStock", "CappedBaseStock", "ConstantOrder", "Newsvendor", "build_policy"),
+        (
+            "POLICIES",
+            "RQ",
+            "SS",
+            "BaseStock",
+            "CappedBaseStock",
+            "ConstantOrder",
+            "Newsvendor",
+            "build_policy",
+        ),
         _CLASSIC,
     ),
     "LPPolicy": "stocklab.baselines.policies.lp",

@@ -128,7 +128,9 @@ KINDS: tuple[PolicyKind, ...] = (
     ClassicKind("ss", "(s, S): order up to S when IP <= s", tunable=True),
     ClassicKind("rq", "(r, nQ): order multiples of Q when IP <= r", tunable=True),
     ClassicKind("constant", "order a constant quantity every period"),
-    ClassicKind("newsvendor", "order up to the critical-fractile quantile of lead-time demand", defaults=True),
+    ClassicKind(
+        "newsvendor", "order up to the critical-fractile quantile of lead-time demand", defaults=True
+    ),
     ClassicKind("capped_base_stock", "base-stock with a cap on each order", tunable=True),
     ClassicKind("lp", "rolling-horizon LP on demand scenarios (HiGHS)", defaults=True, priority=2),
     OptimalKind(),

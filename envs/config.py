@@ -25,9 +25,16 @@ Money = Annotated[float, Field(ge=0.0, le=MAX_RATE, allow_inf_nan=False)]
 Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
 
 
+def _raw(section: dict[str, Any]) -> Any:
+    """A default given as config data, which pydantic validates (``validate_default``) like a user's."""
+    return section
+
+
 class Costs(StrictModel):
-    """Cost rates: holding h per unit on hand per period, shortage p per unit lost or backordered per
-    period, fixed cost K per order placed, unit cost c per unit ordered.
+    """Cost rates of one stocking point (money per unit, per period where it accrues).
+
+    Holding h per unit on hand per period, shortage p per unit lost or backordered per period, fixed
+    cost K per order placed, unit cost c per unit ordered.
     """
 
     holding: Money = 1.0
@@ -37,8 +44,9 @@ class Costs(StrictModel):
 
 
 class Initial(StrictModel):
-    """Starting state: units on hand, units backordered, and ``pipeline[k]`` units arriving at the
-    start of period k + 1.
+    """Starting state of the stocking point (units).
+
+    Units on hand, units backordered, and ``pipeline[k]`` units arriving at the start of period k + 1.
     """
 
     on_hand: Units = 0
@@ -47,7 +55,9 @@ class Initial(StrictModel):
 
 
 class ActionConfig(StrictModel):
-    """``quantity``: action a orders a units. ``order_up_to``: action a orders
+    """How an action maps to an order quantity (units).
+
+    ``quantity``: action a orders a units. ``order_up_to``: action a orders
     min(max_order, max(0, a - inventory position)); ``max_level`` is the largest a.
     """
 
@@ -56,11 +66,13 @@ class ActionConfig(StrictModel):
 
 
 class ObservationConfig(StrictModel):
-    """Optional observation fields: the last ``recent_demand`` period demands; with ``information``
-    other than ``none``, the mean and standard deviation of the demand of this period and the next
-    ``forecast_horizon`` - 1 ones: a forecaster's (``forecast``, needs ``demand.dist: forecast_fed``)
-    or the demand model's true ones (``oracle_mean``). Comparing policies across the three settings
-    separates what better information is worth from what a better policy is worth.
+    """Optional observation fields beyond on hand, backlog and pipeline.
+
+    The last ``recent_demand`` period demands; with ``information`` other than ``none``, the mean and standard
+    deviation of the demand of this period and the next ``forecast_horizon`` - 1 ones: a forecaster's
+    (``forecast``, needs ``demand.dist: forecast_fed``) or the demand model's true ones (``oracle_mean``).
+    Comparing policies across the three settings separates what better information is worth from what a better
+    policy is worth.
     """
 
     recent_demand: Annotated[int, Field(ge=0, le=365)] = 0
@@ -72,8 +84,8 @@ class EnvConfig(StrictModel):
     """One stocking point under periodic review (see ``InventoryEnv`` for the timing of a period)."""
 
     unmet_demand: Literal["lost", "backorder"] = "lost"
-    lead_time: LeadTimeSpec = Field(default_factory=lambda: {"dist": "fixed", "value": 2})
-    demand: DemandSpec = Field(default_factory=lambda: {"dist": "poisson", "mean": 5})
+    lead_time: LeadTimeSpec = Field(default_factory=lambda: _raw({"dist": "fixed", "value": 2}))
+    demand: DemandSpec = Field(default_factory=lambda: _raw({"dist": "poisson", "mean": 5}))
     costs: Costs = Field(default_factory=Costs)
     max_order: Annotated[int, Field(ge=1, le=MAX_UNITS)] = 30
     capacity: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = None
@@ -118,8 +130,9 @@ class EnvConfig(StrictModel):
 
     @property
     def per_period_exact(self) -> bool:
-        """True when nothing inside a period can change its outcome, so one demand event per period
-        gives the same result as one event per customer.
+        """True when nothing inside a period can change its outcome.
+
+        Then one demand event per period gives the same result as one event per customer.
         """
         return self.lead_time.integer and self.holding_accrual == "end_of_period"
 
@@ -157,8 +170,10 @@ class EnvConfig(StrictModel):
 
     @property
     def pipeline_length(self) -> int:
-        """Number of pipeline slots in the observation: slot k holds units due in k + 1 periods
-        (slot ceil(L_max) - 2 is the last an order can occupy; later arrivals fold into the last slot).
+        """Number of pipeline slots in the observation.
+
+        Slot k holds units due in k + 1 periods (slot ceil(L_max) - 2 is the last an order can occupy;
+        later arrivals fold into the last slot).
         """
         return max(math.ceil(self.lead_time.upper) - 1, len(self.initial.pipeline), 0)
 

@@ -56,7 +56,7 @@ def resolve_engine(config: EnvConfig, engine: Engine | None = None) -> Literal["
         return config.resolved_engine
     if engine == "batched":
         check_exact(config)
-    return engine  # type: ignore[return-value]
+    return engine
 
 
 def env_seed(seed: int) -> int:
@@ -70,9 +70,9 @@ def env_seed(seed: int) -> int:
 
 
 def start_episode(policy: Policy | Act) -> Act:
-    """The action function of ``policy`` (a Policy or its ``act``), the policy reset for a new episode.
+    """The action function of ``policy`` (a Policy or its ``act``), reset for a new episode.
 
-    Per-episode memory (a forecast's period counter) then starts afresh.
+    Resetting makes per-episode memory (a forecast's period counter) start afresh.
     """
     owner = policy if isinstance(policy, Policy) else getattr(policy, "__self__", None)
     if isinstance(owner, Policy):

@@ -80,7 +80,9 @@ class InventoryVectorEnv(VectorEnv):
         self.obs_spec, self.action_map = self.engine.obs_spec, self.engine.action_map
         self.periods = int(max_episode_steps or self.config.periods)
         act = self.config.action
-        n_actions = (act.max_level if act.mode == "order_up_to" else self.config.max_order) + 1
+        top = act.max_level if act.mode == "order_up_to" else self.config.max_order
+        assert top is not None  # EnvConfig requires max_level in order_up_to mode
+        n_actions = top + 1
         self.single_observation_space = self.obs_spec.space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.single_action_space = spaces.Discrete(n_actions)

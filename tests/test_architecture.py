@@ -35,7 +35,9 @@ def tree(tmp_path_factory) -> Path:
     """A copy of the four packages as the ``stocklab`` namespace (no __init__ at its top)."""
     base = tmp_path_factory.mktemp("tree")
     for folder in FOLDERS:
-        shutil.copytree(ROOT / folder, base / "stocklab" / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / folder, base / "stocklab" / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return base
 
 

@@ -97,6 +97,29 @@ def algorithm_kwargs(
     return out
 
 
+def _wrapper_options(hp: dict[str, Any], config: EnvConfig) -> tuple[int, str, bool | dict[str, Any]]:
+    """The validated wrapper keys of the hyper-parameters: ``n_envs``, ``vec_env`` and ``normalize``.
+
+    ``vec_env`` defaults to ``batched`` where the env config's engine resolves to the batched engine,
+    else ``dummy``.
+    """
+    n_envs = int(hp.get("n_envs", 1))
+    if n_envs < 1:
+        raise PolicyError(f"hyperparams.n_envs (={n_envs}) must be >= 1")
+    vec_kind = hp.get("vec_env") or ("batched" if config.resolved_engine == "batched" else "dummy")
+    if vec_kind not in ("dummy", "subproc", "batched"):
+        raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc, batched")
+    refusal = config.batched_refusal()
+    if vec_kind == "batched" and refusal is not None:
+        raise PolicyError(
+            f"hyperparams.vec_env: 'batched' cannot simulate this env exactly ({refusal[0]}: {refusal[1]})"
+        )
+    norm = hp.get("normalize", True)
+    if not isinstance(norm, bool | dict):
+        raise PolicyError(f"hyperparams.normalize: {norm!r}; expected true, false or VecNormalize kwargs")
+    return n_envs, vec_kind, norm
+
+
 class SB3Agent:
     """One SB3 algorithm training on vectorised InventoryEnvs; :meth:`policy` gives an SB3Policy."""
 
@@ -111,12 +134,11 @@ class SB3Agent:
         device: str = "cpu",
         torch_threads: int | None = None,
     ) -> None:
-        """``torch_threads``: if set, ``torch.set_num_threads`` for this process (1 is fastest for
+        """Build the training envs and the SB3 model of ``algo`` with ``hyperparams``.
+
+        ``torch_threads``: if set, ``torch.set_num_threads`` for this process (1 is fastest for
         small networks on a busy machine).
         """
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
-
         if torch_threads is not None:
             import torch
 
@@ -128,49 +150,52 @@ class SB3Agent:
         cls = algorithm_class(self.algo)
         self.clock = WallClock()
         kwargs = algorithm_kwargs(cls, self.hyperparams, self.clock)
-        hp = self.hyperparams
-        self.n_envs = int(hp.get("n_envs", 1))
-        if self.n_envs < 1:
-            raise PolicyError(f"hyperparams.n_envs (={self.n_envs}) must be >= 1")
-        vec_kind = hp.get("vec_env") or (
-            "batched" if self.env_config.resolved_engine == "batched" else "dummy"
-        )
-        if vec_kind not in ("dummy", "subproc", "batched"):
-            raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc, batched")
-        if vec_kind == "batched" and not self.env_config.batched_exact:
-            field, reason = self.env_config.batched_refusal()  # type: ignore[misc]
-            raise PolicyError(
-                f"hyperparams.vec_env: 'batched' cannot simulate this env exactly ({field}: {reason})"
-            )
+        self.n_envs, vec_kind, norm = _wrapper_options(self.hyperparams, self.env_config)
         self.vec_kind = vec_kind
-        norm = hp.get("normalize", True)
-        if not isinstance(norm, bool | dict):
-            raise PolicyError(f"hyperparams.normalize: {norm!r}; expected true, false or VecNormalize kwargs")
-        config = self.env_config
-        if vec_kind == "batched":
-            from stocklab.agents.sb3.vec_env import BatchedVecEnv
-
-            self.venv: Any = BatchedVecEnv(config, self.n_envs)
-            self.venv.seed(self.seed)  # what make_vec_env does: seeds s + i at the first reset
-        else:
-            self.venv = make_vec_env(
-                make_inventory_env, n_envs=self.n_envs, seed=self.seed, env_kwargs={"config": config},
-                vec_env_cls=SubprocVecEnv if vec_kind == "subproc" else DummyVecEnv,
-            )  # fmt: skip
+        self.venv: Any = self._make_venv(vec_kind)
         self._norm_kwargs: dict[str, Any] | None = None
         if norm:
             self._norm_kwargs = {
                 "gamma": kwargs.get("gamma", 0.99),
                 **(norm if isinstance(norm, dict) else {}),
             }
-            try:
-                self.venv = VecNormalize(self.venv, **self._norm_kwargs)
-            except TypeError as exc:
-                raise PolicyError(f"hyperparams.normalize: {exc}") from None
-        policy = hp.get("policy", "MlpPolicy")
+            self._normalize()
+        self.model = self._make_model(cls, kwargs, tensorboard_log, verbose, device)
+        self.evaluations: list[tuple[int, float]] = []
+
+    def _make_venv(self, vec_kind: str) -> Any:
+        """``n_envs`` seeded copies of the env: a BatchedVecEnv, DummyVecEnv or SubprocVecEnv (``vec_kind``)."""
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+        if vec_kind == "batched":
+            from stocklab.agents.sb3.vec_env import BatchedVecEnv
+
+            venv = BatchedVecEnv(self.env_config, self.n_envs)
+            venv.seed(self.seed)  # what make_vec_env does: seeds s + i at the first reset
+            return venv
+        return make_vec_env(
+            make_inventory_env, n_envs=self.n_envs, seed=self.seed, env_kwargs={"config": self.env_config},
+            vec_env_cls=SubprocVecEnv if vec_kind == "subproc" else DummyVecEnv,
+        )  # fmt: skip
+
+    def _normalize(self) -> None:
+        """Wrap :attr:`venv` in VecNormalize with :attr:`_norm_kwargs`; PolicyError for a bad keyword."""
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        try:
+            self.venv = VecNormalize(self.venv, **(self._norm_kwargs or {}))
+        except TypeError as exc:
+            raise PolicyError(f"hyperparams.normalize: {exc}") from None
+
+    def _make_model(
+        self, cls: type, kwargs: dict[str, Any], tensorboard_log: str | Path | None, verbose: int, device: str
+    ) -> Any:
+        """The SB3 algorithm ``cls`` on :attr:`venv`; PolicyError when it cannot take Discrete actions."""
+        policy = self.hyperparams.get("policy", "MlpPolicy")
         tb = str(tensorboard_log) if tensorboard_log is not None else None
         try:
-            self.model = cls(
+            return cls(
                 policy,
                 self.venv,
                 seed=self.seed,
@@ -184,7 +209,6 @@ class SB3Agent:
             raise PolicyError(
                 f"{self.algo}: cannot train on InventoryEnv (Discrete actions): {exc}"
             ) from None
-        self.evaluations: list[tuple[int, float]] = []
 
     @property
     def num_timesteps(self) -> int:

@@ -119,6 +119,7 @@ class SB3Policy(Policy):
         return np.clip((obs - self._mean) / self._scale, -self._clip, self._clip)
 
     def act(self, observation: np.ndarray) -> int:
+        """The network's deterministic action for one observation."""
         action, _ = self.network.predict(self.normalize_obs(observation), deterministic=True)
         return int(np.asarray(action).reshape(-1)[0])
 
@@ -129,6 +130,10 @@ class SB3Policy(Policy):
         episode_start: Any = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
+        """SB3's ``predict`` signature: deterministic action(s) for one observation or a batch.
+
+        Lets SB3's evaluation helpers run this policy; ``state`` is passed through unchanged.
+        """
         obs = np.asarray(observation)
         if obs.ndim == 1:
             return np.asarray(self.act(obs)), state
@@ -136,10 +141,12 @@ class SB3Policy(Policy):
         return np.asarray(actions).astype(np.int64).reshape(len(obs)), state
 
     def params(self) -> dict[str, Any]:
+        """The algorithm, its hyper-parameters, the seed and the training steps."""
         return {k: self.meta.get(k) for k in ("algo", "hyperparams", "seed", "num_timesteps")}
 
     @property
     def exportable(self) -> str | None:
+        """``onnx``: the network exports to an ONNX graph."""
         return "onnx"
 
     # ---------------------------------------------------------------- I/O

@@ -63,7 +63,10 @@ def save_optimal(policy: OptimalPolicy, directory: str | Path) -> None:
     buf = io.BytesIO()
     np.savez(buf, states=np.asarray(table["states"], dtype=np.int64), orders=np.asarray(table["orders"]))
     write_bytes(directory / TABLE_FILE, buf.getvalue())
-    write_json(directory / BOUNDS_FILE, {**format_stamp("stocklab-dp-policy"), **policy.bounds(), "fields": table["fields"]})
+    write_json(
+        directory / BOUNDS_FILE,
+        {**format_stamp("stocklab-dp-policy"), **policy.bounds(), "fields": table["fields"]},
+    )
 
 
 def load_optimal(directory: str | Path, env: EnvConfig) -> OptimalPolicy:

@@ -162,7 +162,7 @@ class BatchedEngine:
     def _generators(self, seeds: Any, idx: np.ndarray, full: bool) -> tuple[Any, Any]:
         if self.streams == "shared":
             if full:
-                return None, episode_generators(seeds)  # type: ignore[arg-type]
+                return None, episode_generators(seeds)
             if seeds is not None:
                 raise ConfigError(
                     "shared streams: a partial reset continues the batch's generators; seeds must be None"

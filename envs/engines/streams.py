@@ -274,5 +274,7 @@ class LeadStreams:
                 self.buf[rows] = draws.astype(np.int64)
         else:
             for i in index.tolist():
-                self.buf[i] = self.models[i].sample(self._rngs[i], BLOCK).astype(np.int64)  # type: ignore[arg-type]
+                rng = self._rngs[i]
+                assert rng is not None, "exact lead-time stream used before its reset"
+                self.buf[i] = self.models[i].sample(rng, BLOCK).astype(np.int64)
         self.longest = max(self.longest, int(self.buf[index].max()))

@@ -130,8 +130,10 @@ def season_of(freq: str) -> int:
 
 # --------------------------------------------------------------------------------------------- reading
 def read_sales_file(path: str | Path) -> pd.DataFrame:
-    """Read and validate a sales file into columns date (datetime64), sku (str), quantity (float, NaN
-    where missing) and row (the row number used in messages).
+    """Read and validate a sales file into a table with one row per date and SKU.
+
+    Columns: date (datetime64), sku (str), quantity (float, NaN where missing) and row (the row
+    number used in messages).
 
     Raises DataError naming the file, the row and the column for: a missing or empty file, missing
     columns, unparseable dates, empty SKUs, non-numeric or infinite quantities, and duplicate dates per SKU.

@@ -1,5 +1,7 @@
-"""Report figures (matplotlib, Agg backend): cost with CI bars, cost breakdown, trajectories, learning
-curves. Each function writes one PNG and returns its path; figures are closed after saving.
+"""Report figures (matplotlib, Agg backend), one PNG per function.
+
+Cost with CI bars, cost breakdown, trajectories, learning curves. Each function writes one PNG and returns its
+path; figures are closed after saving.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ def _clip_limit(values: list[float]) -> float | None:
 
 
 def cost_with_ci(summary: dict[str, dict[str, Any]], optimum: float | None, path: Path) -> Path:
-    """Average cost per period of each policy (cheapest on top): a dot with its 95% CI bar, and the DP
-    optimum. Dots rather than bars, so that the axis can zoom in on the differences.
+    """Average cost per period of each policy (cheapest on top), with 95% CIs and the DP optimum.
+
+    Each policy is a dot with its 95% CI bar. Dots rather than bars, so that the axis can zoom in on the
+    differences.
     """
     names = list(summary)[::-1]
     costs = [summary[n]["avg_cost"] for n in names]
@@ -108,8 +112,9 @@ def cost_breakdown(summary: dict[str, dict[str, Any]], path: Path) -> Path:
 
 
 def trajectories(traces: dict[str, pd.DataFrame], path: Path) -> Path:
-    """Inventory position, on-hand stock, orders and demand over the first periods of evaluation
-    episode 0 (the same demand for every policy), one panel per policy.
+    """Inventory position, on-hand stock, orders and demand over the first periods, one panel per policy.
+
+    The periods are those of evaluation episode 0 (the same demand for every policy).
     """
     names = list(traces)
     cols = 2 if len(names) > 1 else 1
@@ -139,8 +144,9 @@ def trajectories(traces: dict[str, pd.DataFrame], path: Path) -> Path:
 
 
 def learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None, path: Path) -> Path:
-    """Learning curve of each trained agent (one panel each, own scale): the training-time evaluation
-    metric against training env steps, with the DP optimum for reference.
+    """Learning curve of each trained agent (one panel each, own scale).
+
+    The training-time evaluation metric against training env steps, with the DP optimum for reference.
     """
     names = list(curves)
     cols = min(len(names), 2)

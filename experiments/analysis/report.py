@@ -49,8 +49,10 @@ def _pm(mean: Any, half: Any, digits: int = 3) -> str:
 
 # ----------------------------------------------------------------------------------------- summary
 def summarize_run(root: Path) -> dict[str, Any]:
-    """``summary.json`` content from a run's saved results: per policy (cheapest first) every KPI
-    with its 95% CI, paired differences to the best policy and the optimum, and the gap %.
+    """``summary.json`` content from a run's saved results.
+
+    Per policy (cheapest first): every KPI with its 95% CI, paired differences to the best policy and
+    the optimum, and the gap %.
     """
     path = root / "episodes.csv"
     if not path.exists():

@@ -1,5 +1,6 @@
-"""Statistics across evaluation episodes: means with 95% CIs, paired differences on common random
-numbers, and gaps to the optimum.
+"""Statistics across evaluation episodes: means, paired differences and gaps to the optimum.
+
+Means come with 95% CIs; paired differences use common random numbers.
 
 Every policy is evaluated on the same episode seeds, so for two policies A and B the per-episode
 differences d_i = cost_A,i - cost_B,i remove the demand noise both share; the CI of mean(d) is the
@@ -103,8 +104,10 @@ def summarize_policies(
 
 
 def _gap(row: dict[str, Any], optimum: float | None, exact: float | None, paired: bool) -> dict[str, Any]:
-    """Gap to the optimum: exact where the DP evaluated the policy; else simulated, on the paired
-    difference to the simulated optimal policy when there is one (its CI is then the paired CI).
+    """Gap to the optimum: exact where the DP evaluated the policy, else simulated.
+
+    The simulated gap is taken on the paired difference to the simulated optimal policy when there is
+    one (its CI is then the paired CI).
     """
     if optimum is None or optimum <= 0:
         return {"gap_pct": None, "gap_ci95_pct": None, "gap_method": None}

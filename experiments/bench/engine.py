@@ -137,7 +137,9 @@ def bench_engine(
     }  # fmt: skip
 
 
-def bench_ppo(env_counts: tuple[int, ...] = (8, 256), steps: int = 32_768, rollout: int = 8192) -> list[dict[str, Any]]:
+def bench_ppo(
+    env_counts: tuple[int, ...] = (8, 256), steps: int = 32_768, rollout: int = 8192
+) -> list[dict[str, Any]]:
     """PPO env steps/s and wall-time split, DummyVecEnv of InventoryEnvs vs BatchedVecEnv.
 
     Every run collects ``rollout`` env steps per update (n_steps = rollout / n_envs), so the gradient

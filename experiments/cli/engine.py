@@ -22,13 +22,17 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def bench_engine(
-    repeats: Annotated[int, typer.Option(min=1, help="Interleaved runs per figure; medians are reported.")] = 5,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Interleaved runs per figure; medians are reported.")
+    ] = 5,
     sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes B.")] = "1,64,1024,16384",
     work: Annotated[int, typer.Option(min=1000, help="SKU-periods per measurement (about).")] = 2_000_000,
     ppo_steps: Annotated[
         int, typer.Option(min=0, help="PPO env steps per run of the PPO comparison (0: skip it).")
     ] = 32_768,
-    ppo_envs: Annotated[str, typer.Option(help="Comma-separated env counts of the PPO comparison.")] = "8,256",
+    ppo_envs: Annotated[
+        str, typer.Option(help="Comma-separated env counts of the PPO comparison.")
+    ] = "8,256",
     as_json: JsonOpt = False,
 ) -> None:
     """Throughput of the batched engine beside the SimPy engine and a bare NumPy loop, and PPO on it.

@@ -13,8 +13,10 @@ from stocklab.experiments.cli.common import out as console
 
 
 def read_states_csv(path: Path, fields: list[tuple[str, int]]) -> tuple[Any, list[dict[str, Any]]]:
-    """States from a CSV with one column per field (``on_hand``, ``backlog``) and, for vector fields,
-    either one column per entry (``pipeline[0]``, ``pipeline[1]``) or one JSON list (``pipeline``).
+    """States from a CSV with one column per scalar field (``on_hand``, ``backlog``).
+
+    Vector fields have either one column per entry (``pipeline[0]``, ``pipeline[1]``) or one JSON list
+    (``pipeline``).
     """
     from stocklab.envs.core.errors import DataError
     from stocklab.envs.demand.history import read_csv_file

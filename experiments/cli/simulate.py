@@ -96,8 +96,9 @@ def bench_throughput(
     repeats: Annotated[int, typer.Option(min=1, help="Runs per mode; the median is reported.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
-    """env.step() per second on Poisson(5), L = 2, lost sales: per-period events, per-customer events,
-    and a plain-Python reference loop of the same dynamics.
+    """env.step() per second with per-period events, per-customer events and a plain-Python loop.
+
+    On Poisson(5) demand, L = 2, lost sales; the plain-Python reference loop runs the same dynamics.
     """
     from stocklab.experiments.bench.throughput import throughput
 

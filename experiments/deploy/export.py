@@ -72,7 +72,9 @@ def export_policy(
     label = name or policy.name
     fmt = policy.exportable if kind is None else kind.export
     if kind is not None and fmt is None:
-        raise PolicyError(f"policy {label!r}: kind '{kind.name}' declares no export format, so it cannot be exported")
+        raise PolicyError(
+            f"policy {label!r}: kind '{kind.name}' declares no export format, so it cannot be exported"
+        )
     if fmt == "onnx":
         import stocklab.experiments.deploy.onnx  # noqa: F401  (registers the writer; imports torch)
     if fmt is None or fmt not in WRITERS:

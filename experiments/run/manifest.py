@@ -99,8 +99,9 @@ def versions() -> dict[str, str | None]:
 
 
 def git_commit(start: Path | None = None) -> str | None:
-    """The commit of the repository holding ``start`` (default: this package), with ``+dirty`` when
-    tracked files changed; None outside a git checkout or without git.
+    """The commit of the repository holding ``start`` (default: this package).
+
+    With ``+dirty`` when tracked files changed; None outside a git checkout or without git.
     """
     folder = start or Path(__file__).resolve().parent
     try:
@@ -147,8 +148,9 @@ def new_manifest(
 
 
 def resume_manifest(old: dict[str, Any] | None, fresh: dict[str, Any]) -> dict[str, Any]:
-    """Merge a previous attempt's manifest of the same config into a new attempt's: the first start
-    time and the attempt count carry over, everything else describes this attempt.
+    """Merge a previous attempt's manifest of the same config into a new attempt's.
+
+    The first start time and the attempt count carry over, everything else describes this attempt.
     """
     if not old or old.get("config_hash") != fresh["config_hash"]:
         return fresh

@@ -89,7 +89,9 @@ def preflight(cfg: ExperimentConfig) -> bool:
     the env (``evaluation.exact`` and the instance within the DP's scope).
     """
     if not cfg.policies:
-        raise ConfigError("policies: a run needs at least one policy, e.g. {name: base_stock, kind: base_stock}")
+        raise ConfigError(
+            "policies: a run needs at least one policy, e.g. {name: base_stock, kind: base_stock}"
+        )
     check_policies(cfg, deep=True)  # the checks that import torch, before any work
     eval_seeds = set(episode_seeds(cfg.evaluation.seed, cfg.evaluation.episodes))
     for spec in cfg.policies:
@@ -133,9 +135,9 @@ def make_plan(cfg: ExperimentConfig) -> Plan:
                     "policy": h, "seed": s, "periods": cfg.eval_periods, "warmup": ev.warmup,
                     "trace": ev.trace_periods if i == 0 else 0, "code": episode_code,
                 }
-            )  # fmt: skip
+            )
             for i, s in enumerate(eval_seeds)
-        ]
+        ]  # fmt: skip
     return Plan(
         cfg, stable_hash(_dump(cfg)), eval_seeds, units, episode_hashes, optimum_hash, exact, codes,
         optimum_code, episode_code,

@@ -148,7 +148,9 @@ class _Schedule:
         self.board = ProgressBoard(enabled=opts.progress)
         self.executor = LocalExecutor(opts.jobs, self.board)
         self.pending: dict[Future, tuple[str, str]] = {}
-        self.waiting_for_optimum = [n for n, u in plan.units.items() if REGISTRY.get(u.spec.kind).uses_optimum]
+        self.waiting_for_optimum = [
+            n for n, u in plan.units.items() if REGISTRY.get(u.spec.kind).uses_optimum
+        ]
 
     def run(self) -> None:
         """Submit what is unfinished and wait for all of it; Ctrl-C or a failed unit stops the rest."""
@@ -160,7 +162,15 @@ class _Schedule:
                 )
                 if not optimum_ready:
                     self.board.add(("optimum", ""), "solve DP optimum", None, 0)
-                    self._submit("optimum", "", units.optimum_job, plan.cfg, self.root, plan.optimum_hash, plan.optimum_code)
+                    self._submit(
+                        "optimum",
+                        "",
+                        units.optimum_job,
+                        plan.cfg,
+                        self.root,
+                        plan.optimum_hash,
+                        plan.optimum_code,
+                    )
                 order = sorted(plan.units, key=lambda n: REGISTRY.get(plan.units[n].spec.kind).build_priority)
                 for name in order:
                     if optimum_ready or name not in self.waiting_for_optimum:
@@ -211,7 +221,9 @@ class _Schedule:
         size = max(1, math.ceil(len(todo) / self.opts.jobs))
         for k in range(0, len(todo), size):
             chunk = todo[k : k + size]
-            self._submit("eval", name, units.eval_job, plan.cfg, self.root, unit, chunk, plan.episode_code, tick=True)
+            self._submit(
+                "eval", name, units.eval_job, plan.cfg, self.root, unit, chunk, plan.episode_code, tick=True
+            )
 
 
 def collect(plan: Plan, root: Path) -> Path:

@@ -43,10 +43,17 @@ CASES = {
     ),
     "bad SB3 hyper-parameter (deep check)": (variant(policies=[SB3]), "n_stepz"),
     "bad tabular hyper-parameter": (
-        variant(policies=[{"name": "q", "kind": "q_learning", "train": {"steps": 100}, "hyperparams": {"gama": 0.9}}]),
+        variant(
+            policies=[
+                {"name": "q", "kind": "q_learning", "train": {"steps": 100}, "hyperparams": {"gama": 0.9}}
+            ]
+        ),
         "gama",
     ),
-    "classic kind without params or tuning": (variant(policies=[{"name": "c", "kind": "constant"}]), "constant"),
+    "classic kind without params or tuning": (
+        variant(policies=[{"name": "c", "kind": "constant"}]),
+        "constant",
+    ),
 }
 
 
