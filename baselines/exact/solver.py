@@ -84,39 +84,27 @@ class OptimalPolicy(Policy):
         States outside the table (rare: start states, backlog beyond the DP's floor) take :meth:`act`.
         """
         obs = np.asarray(observations)
-        x = np.rint(obs[:, self._on_hand]).astype(np.int64)
-        if self._backlog is not None:
-            x = x - np.rint(obs[:, self._backlog]).astype(np.int64)
-        pipe = np.rint(obs[:, self._pipe]).astype(np.int64)[:, : self._m]
         states = np.zeros((len(obs), 1 + self._m), dtype=np.int64)
-        states[:, 0] = x
+        states[:, 0] = np.rint(obs[:, self._on_hand])
+        if self._backlog is not None:
+            states[:, 0] -= np.rint(obs[:, self._backlog]).astype(np.int64)
+        pipe = np.rint(obs[:, self._pipe]).astype(np.int64)[:, : self._m]
         states[:, 1 : 1 + pipe.shape[1]] = pipe
-        keys, known = self._keys(states)
-        pos = np.minimum(np.searchsorted(self._sorted_keys, keys), len(self._sorted_keys) - 1)
-        hit = known & (self._sorted_keys[pos] == keys)
-        ip = obs[:, self._ip]
-        actions = self.action_map.actions(self._sorted_orders[pos], ip)
-        for i in np.flatnonzero(~hit).tolist():
-            actions[i] = self.act(obs[i])
-        return actions
-
-    def _keys(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mixed-radix codes of states within the table's per-column ranges, and which lie inside them."""
-        if not hasattr(self, "_sorted_keys"):
+        if not hasattr(self, "_sorted_keys"):  # the table's states as mixed-radix codes, sorted
             table = self.instance.states
-            self._lo, hi = table.min(axis=0), table.max(axis=0)
-            self._radix = hi - self._lo + 1
-            codes = self._code(table)
+            self._lo, self._radix = table.min(axis=0), table.max(axis=0) - table.min(axis=0) + 1
+            codes = np.ravel_multi_index(tuple((table - self._lo).T), self._radix)
             order = np.argsort(codes)
             self._sorted_keys, self._sorted_orders = codes[order], self.orders[order]
         inside = ((states >= self._lo) & (states < self._lo + self._radix)).all(axis=1)
-        return self._code(np.where(inside[:, None], states, self._lo)), inside
-
-    def _code(self, states: np.ndarray) -> np.ndarray:
-        code = np.zeros(len(states), dtype=np.int64)
-        for j in range(states.shape[1]):
-            code = code * self._radix[j] + (states[:, j] - self._lo[j])
-        return code
+        keys = np.ravel_multi_index(
+            tuple((np.where(inside[:, None], states, self._lo) - self._lo).T), self._radix
+        )
+        pos = np.minimum(np.searchsorted(self._sorted_keys, keys), len(self._sorted_keys) - 1)
+        actions = self.action_map.actions(self._sorted_orders[pos], obs[:, self._ip])
+        for i in np.flatnonzero(~(inside & (self._sorted_keys[pos] == keys))).tolist():
+            actions[i] = self.act(obs[i])
+        return actions
 
     def act(self, observation: np.ndarray) -> int:
         """The table's order for the observation's state, through the env's action map."""
