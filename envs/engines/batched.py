@@ -48,8 +48,9 @@ class BatchedEngine:
 
     ## Arrays and shapes
     B = :attr:`size` stocking points: ``num`` replications of one :class:`EnvConfig`, or one config
-    per stocking point (a catalogue: own lead time, costs, demand model, capacity, max_order; shared
-    unmet-demand rule, action mode and observation layout). All stock quantities are int64 units.
+    per stocking point (a catalogue: own lead time, costs, demand model, capacity, max_order, initial
+    state; shared unmet-demand rule, action mode and observation fields; the pipeline has the most
+    slots any of them needs). All stock quantities are int64 units.
 
     =====================  ===========  =========================================================
     attribute / method     shape        meaning
@@ -59,7 +60,7 @@ class BatchedEngine:
     ``on_order``           (B,)         units ordered and not yet arrived
     ``inventory_position`` (B,)         on_hand + on_order - backlog
     ``pipeline()``         (B, n)       slot k: units due in k + 1 periods; the last slot also holds
-                                        later ones (n = ``config.pipeline_length``)
+                                        later ones (n: the largest ``pipeline_length``)
     ``recent_demand``      (B, k)       last k period demands, oldest first
     ``period``             (B,)         periods simulated since each stocking point's reset
     ``terminated``         (B,)         a replayed demand with ``at_end: stop`` has run out
@@ -99,7 +100,7 @@ class BatchedEngine:
         self.streams = streams
         self.config = p.configs[0]
         self.obs_spec, self.action_map = p.obs_spec, p.action_map
-        self.n_pipeline = self.config.pipeline_length
+        self.n_pipeline = max(c.pipeline_length for c in p.configs)
         shared = streams == "shared"
         self._demand = DemandStreams([c.demand for c in p.configs], shared)
         self._leads = (
@@ -108,6 +109,8 @@ class BatchedEngine:
         self._zi, self._zf = _zeros(B, np.int64), _zeros(B, np.float64)
         self._all = np.arange(B)
         self._lost = p.lost_sales
+        self._fixed_cost = bool(np.any(np.asarray(p.fixed_order) != 0))
+        self._unit_cost = bool(np.any(np.asarray(p.unit_order) != 0))
         self._cap = p.capacity
         self._over = p.capacity is not None and bool((p.initial_on_hand > p.capacity).any())
         self._seq = (
@@ -224,8 +227,8 @@ class BatchedEngine:
             q, demand, _plus(_plus(served, sold), fill), lost, backordered, end_backlog,
             _plus(arriving, now), self._zi if self._cap is None else _plus(late_refused, refused),
             on_hand, holding, shortage,
-            self._zf if p.fixed_order == 0 else p.fixed_order * (q > 0),
-            self._zf if p.unit_order == 0 else p.unit_order * q,
+            p.fixed_order * (q > 0) if self._fixed_cost else self._zf,
+            p.unit_order * q if self._unit_cost else self._zf,
         )  # fmt: skip
 
     def _place(self, q: np.ndarray) -> np.ndarray | None:

@@ -8,7 +8,7 @@ on scalars where it can; otherwise it is a (B,) array.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.core.actions import ActionMap
 from stocklab.envs.core.errors import ConfigError
-from stocklab.envs.core.obs import ObsSpec
+from stocklab.envs.core.obs import UNBOUNDED, ObsSpec
 
 #: Stands for "no capacity" where some stocking points of a batch have one and others do not (units).
 NO_CAPACITY = 2**62
@@ -109,7 +109,7 @@ class BatchParams:
             else _collapse([c.action.max_level for c in configs], np.int64),
         )
         return cls(
-            configs=configs, size=len(configs), obs_spec=ObsSpec.for_config(first), action_map=amap,
+            configs=configs, size=len(configs), obs_spec=_layout(configs), action_map=amap,
             lost_sales=first.unmet_demand == "lost",
             holding=_collapse([c.costs.holding for c in configs], np.float64),
             shortage=_collapse([c.costs.shortage for c in configs], np.float64),
@@ -129,16 +129,28 @@ class BatchParams:
         )  # fmt: skip
 
 
+def _layout(configs: list[EnvConfig]) -> ObsSpec:
+    """The batch's observation layout: that of the config with the most pipeline slots.
+
+    A stocking point with a shorter pipeline shows zeros in the extra slots (its orders never occupy
+    them); on-hand stock is bounded by the largest capacity (unbounded if one has none).
+    """
+    longest = max(configs, key=lambda c: c.pipeline_length)
+    spec = ObsSpec.for_config(longest)
+    caps = [c.capacity for c in configs if c.capacity is not None]
+    top = float(max(caps)) if len(caps) == len(configs) else UNBOUNDED
+    return ObsSpec(tuple(replace(f, high=top) if f.name == "on_hand" else f for f in spec.fields))
+
+
 def _same_layout(first: EnvConfig, other: EnvConfig, k: int) -> None:
-    """Stocking points of one batch share the observation layout, the unmet-demand rule and action mode."""
+    """Stocking points of one batch share the unmet-demand rule, the action mode and observation fields."""
     for key, a, b in (
         ("unmet_demand", first.unmet_demand, other.unmet_demand),
         ("action.mode", first.action.mode, other.action.mode),
         ("observation", first.observation, other.observation),
-        ("pipeline length", first.pipeline_length, other.pipeline_length),
     ):
         if a != b:
             raise ConfigError(
                 f"configs[{k}].{key} (={b!r}) differs from configs[0] (={a!r}); the stocking points of "
-                "one batch share the observation layout, the unmet-demand rule and the action mode"
+                "one batch share the unmet-demand rule, the action mode and the observation fields"
             )

@@ -193,3 +193,40 @@ def test_the_batched_engine_refuses_what_only_the_simpy_engine_simulates(change,
         parse_env_config({**change, "engine": "batched"})
     assert parse_env_config(change).resolved_engine == "simpy"
     assert parse_env_config({}).resolved_engine == "batched"
+
+
+def test_a_catalogue_of_stocking_points_with_their_own_parameters():
+    # one config per SKU: own lead time (fixed or random), costs, demand, capacity, max_order, start
+    skus = [
+        {"lead_time": 1, "capacity": 12, "costs": {"holding": 2.0, "shortage": 19.0}},
+        {"lead_time": 3, "demand": {"dist": "seasonal", "base": 4, "weekly": [1, 1, 1, 1, 2, 2, 0.5]},
+         "costs": {"fixed_order": 4.0, "unit_order": 1.0}, "max_order": 25, "initial": {"on_hand": 15}},
+        {"lead_time": {"dist": "poisson", "mean": 1.5, "in_sequence": True}, "initial": {"pipeline": [4, 2]}},
+        {"lead_time": 0, "demand": {"dist": "replay", "values": [9, 0, 3]}},
+    ]  # fmt: skip
+    configs = [parse_env_config({**s, "unmet_demand": "backorder"}) for s in skus]
+    engine = BatchedEngine(configs)
+    seeds = [21, 22, 23, 24]
+    engine.reset([env_seed(s) for s in seeds])
+    envs = [InventoryEnv(c) for c in configs]
+    for env, s in zip(envs, seeds):
+        env.reset(seed=s)
+    rng = np.random.default_rng(4)
+    for t in range(700):
+        q = rng.integers(0, 12, size=4)
+        flows = engine.step(q)
+        for i, env in enumerate(envs):
+            _, reward, _, _, info = env.step(int(q[i]))
+            assert flows.row(i) == {k: info[k] for k in flows.row(i)}, (t, i)
+        # each SKU's own observation is its part of the batch's (extra pipeline slots are zeros)
+        for i, env in enumerate(envs):
+            own = env.state_dict()
+            pipe = engine.pipeline()[i]
+            assert (
+                engine.on_hand[i] == own["on_hand"]
+                and engine.inventory_position[i] == own["inventory_position"]
+            )
+            assert pipe.tolist()[: len(own.get("pipeline", []))] == own.get("pipeline", [])[: len(pipe)]
+            assert pipe.sum() == env.sim.on_order
+    with pytest.raises(ConfigError, match="unmet_demand"):
+        BatchedEngine([configs[0], parse_env_config({})])
