@@ -13,35 +13,53 @@ from stocklab.experiments.cli.common import out as console
 
 def serve(
     policy_dir: Annotated[Path, typer.Argument(help="Exported policy directory.")],
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; anything but loopback exposes the service.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")] = 8000,
-    log: Annotated[Path | None, typer.Option(help="Decision log (JSONL).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (one policy copy each).")] = 1,
+    log: Annotated[Path, typer.Option(help="Decision log (JSONL; rotated files get .1, .2, ...).")] = Path(
+        "decisions.jsonl"
+    ),
+    log_max_mb: Annotated[
+        float, typer.Option(min=0.001, help="Rotate the decision log at this size (MiB).")
+    ] = 64,
+    log_backups: Annotated[int, typer.Option(min=1, help="Rotated decision-log files to keep.")] = 10,
+    header_timeout: Annotated[float, typer.Option(min=0.01, help="Seconds to receive a request head.")] = 5.0,
+    body_timeout: Annotated[float, typer.Option(min=0.01, help="Seconds to receive a request body.")] = 5.0,
+    keep_alive_timeout: Annotated[int, typer.Option(min=1, help="Seconds an idle connection is kept.")] = 5,
+    max_body: Annotated[int, typer.Option(min=1, help="Largest request body (bytes).")] = 4 << 20,
+    max_states: Annotated[int, typer.Option(min=1, help="Most states in one request.")] = 10_000,
+    max_connections: Annotated[int, typer.Option(min=1, help="Open connections before 503.")] = 1000,
+    access_log: Annotated[bool, typer.Option(help="One JSON line per request on stderr.")] = True,
 ) -> None:
-    """HTTP JSON decision service: POST /decide, GET /health, GET /policy."""
+    """HTTP decision service: POST /decide, GET /health, /policy, /metrics, /docs (OpenAPI)."""
     from stocklab.envs.core.errors import StocklabError
-    from stocklab.experiments.deploy.runtime import load_policy
-    from stocklab.experiments.deploy.service import make_server
+    from stocklab.experiments.deploy.server import serve as run
+    from stocklab.experiments.deploy.settings import ServeSettings
+
+    def announce(policy, url: str) -> None:  # noqa: ANN001 - a DeployedPolicy
+        err.print(
+            f"serving {policy.name} on {url} with {workers} worker(s); docs {url}/docs; decision log {log}",
+            highlight=False, soft_wrap=True, markup=False,
+        )  # fmt: skip
 
     try:
-        policy = load_policy(policy_dir)
+        settings = ServeSettings(
+            policy_dir=str(policy_dir), log=str(log), log_max_bytes=int(log_max_mb * (1 << 20)),
+            log_backups=log_backups, host=host, port=port, workers=workers, header_timeout=header_timeout,
+            body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout, max_body=max_body,
+            max_states=max_states, max_connections=max_connections, access_log=access_log,
+        )  # fmt: skip
+        if not settings.loopback:
+            err.print(
+                f"[bold yellow]warning:[/] listening on {host}: the service is reachable from other "
+                "machines and has no authentication or TLS; put it behind a proxy that has them",
+                soft_wrap=True,
+            )
+        run(settings, announce)
     except StocklabError as exc:
         fail(exc)
-    log_path = log or policy_dir / "decisions.jsonl"
-    try:
-        server = make_server(policy, host, port, log_path)
-    except OSError as exc:
-        err.print(f"error: cannot listen on {host}:{port} ({exc.strerror})")
-        raise typer.Exit(2) from None
-    bound = server.server_address
-    err.print(
-        f"serving {policy.name} on http://{bound[0]}:{bound[1]} (decision log: {log_path}); Ctrl-C stops"
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
 
 
 def bench_service(

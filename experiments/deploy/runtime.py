@@ -137,13 +137,13 @@ class DeployedPolicy:
         return np.vstack(rows) if rows else np.empty((0, self.obs_spec.size), dtype=np.float32)
 
     def orders_from_observations(self, obs: np.ndarray) -> np.ndarray:
-        """Order quantities (units) for a batch of observation vectors."""
-        actions = self._actions(obs)
-        return np.fromiter(
-            (self.action_map.order(int(a), float(o[self._ip])) for a, o in zip(actions, obs)),
-            dtype=np.int64,
-            count=len(obs),
-        )
+        """Order quantities (units) for a batch of observation vectors (``ActionMap.order``, vectorised)."""
+        actions = np.asarray(self._actions(obs)).astype(np.int64)
+        if self.action_map.mode == "quantity":
+            return actions
+        # np.rint rounds half to even, like round() in ActionMap.order
+        ip = np.rint(obs[:, self._ip].astype(np.float64)).astype(np.int64)
+        return np.clip(actions - ip, 0, self.action_map.max_order)
 
     def decide(self, state: Mapping[str, Any]) -> int:
         """The order (units) for one state, e.g. ``{"on_hand": 7, "pipeline": [5, 3]}``."""
