@@ -119,6 +119,7 @@ class DecideEndpoint:
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
+            self.metrics.timeouts.labels(phase="body").inc()
             raise Refused(
                 408, f"the request body did not arrive within {self.settings.body_timeout:g} s", close=True
             ) from None

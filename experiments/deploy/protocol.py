@@ -68,6 +68,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = True
         self._head_bytes = 0
         self._heads = 0  # request heads completed on this connection
+        self._head_exact = 0  # bytes of the current head's request line and headers
+        self._oversized = False
 
     # ------------------------------------------------------------------ deadlines
     def _arm(self, phase: str, seconds: float) -> None:
@@ -124,11 +126,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         except httptools.HttpParserUpgrade:
             pass  # no protocol upgrades here (no websockets): the request is answered as plain HTTP
-        if self._reading_head and self._heads == heads:  # still inside the same request head
+        if self._reading_head and self._heads == heads:  # the head is still incomplete: all of it is head
             self._head_bytes += len(data)
-            if self._head_bytes > self.limits.max_head_bytes:
-                self._refuse(431, "Request Header Fields Too Large",
-                             f"request head larger than {self.limits.max_head_bytes} bytes")  # fmt: skip
+        if self._oversized or self._head_bytes > self.limits.max_head_bytes:
+            self._refuse(431, "Request Header Fields Too Large",
+                         f"request head larger than {self.limits.max_head_bytes} bytes")  # fmt: skip
+
+    def on_url(self, url: bytes) -> None:
+        """Count the request line towards the head size."""
+        self._head_exact += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Count each header towards the head size."""
+        self._head_exact += len(name) + len(value) + 4
+        super().on_header(name, value)
 
     def send_400_response(self, msg: str) -> None:
         """Answer what uvicorn itself refuses as a bad request with a JSON body."""
@@ -145,15 +157,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def on_headers_complete(self) -> None:
-        """Switch from the header deadline to the body deadline."""
+        """Switch from the header deadline to the body deadline (or refuse an oversized head)."""
         self._reading_head = False
         self._head_bytes = 0
         self._heads += 1
+        if self._head_exact > self.limits.max_head_bytes:
+            self._oversized = True  # answered by data_received once the parser returns
+            self._disarm()
+            return
+        self._head_exact = 0
         self._arm("body", self.limits.body_timeout + self.limits.grace)
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        """Hand the body on, unless the request was refused."""
+        if not self._oversized:
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         """The whole request is in: no read deadline until the next request starts."""
         self._disarm()
         self._reading_head = True
-        super().on_message_complete()
+        if not self._oversized:
+            super().on_message_complete()
