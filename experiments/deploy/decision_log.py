@@ -40,6 +40,12 @@ class DecisionLog:
         self.max_bytes = max_bytes
         self.backups = backups
         self._thread_lock = threading.Lock()  # flock does not exclude threads sharing one descriptor
+        blocking = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise ConfigError(
+                f"decision log {self.path}: cannot write there ({blocking} is a file, not a directory); "
+                "pass --log with a writable file path"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

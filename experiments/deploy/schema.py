@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, NotRequired
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from stocklab.envs.core.errors import PolicyError
@@ -37,12 +37,37 @@ def _number(low: float, high: float, description: str) -> Any:
     return Annotated[float, Field(strict=True, ge=low, le=high, allow_inf_nan=False, description=description)]
 
 
+def _whole(value: Any) -> Any:
+    """A float with no fractional part as an int: JSON Schema counts 12.0 as an integer."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def stock_highs(spec: ObsSpec) -> dict[str, float]:
+    """Upper bounds (units) of on hand and of pipeline entries that keep a derived position in range.
+
+    The inventory position (on hand + pipeline - backlog) has its own range; each of its terms gets
+    an equal share of it. A bound every field satisfies on its own is then a bound the derived field satisfies too, so a
+    state valid for the schema is never refused for its inventory position.
+    """
+    if not spec.has("inventory_position"):
+        return {}
+    ip = next(f for f in spec.fields if f.name == "inventory_position")
+    terms = 1 + (spec.index("pipeline").stop - spec.index("pipeline").start if spec.has("pipeline") else 0)
+    highs = {}
+    for f in spec.fields:
+        if f.name in ("on_hand", "pipeline"):
+            highs[f.name] = min(f.high, float(int(ip.high / terms)))
+    return highs
+
+
 def state_model(spec: ObsSpec) -> Any:
     """The state of an env laid out by ``spec``, as a TypedDict (validated states stay plain dicts)."""
     fields: dict[str, Any] = {}
+    highs = stock_highs(spec)
     for f in spec.fields:
-        description = f"{f.description} ({f.unit}, {f.low:g} to {f.high:g})"
-        number = _number(f.low, f.high, description)
+        high = highs.get(f.name, f.high)
+        description = f"{f.description} ({f.unit}, {f.low:g} to {high:g})"
+        number = _number(f.low, high, description)
         vector = Annotated[list[number], Field(min_length=f.size, max_length=f.size, description=description)]
         kind: Any = number if f.name in SCALAR_FIELDS and f.size == 1 else vector
         fields[f.name] = NotRequired[kind] if f.name in OPTIONAL_FIELDS else kind
@@ -52,7 +77,11 @@ def state_model(spec: ObsSpec) -> Any:
         ]
     ]
     fields["period"] = NotRequired[
-        Annotated[int, Field(strict=True, ge=0, le=MAX_PERIOD, description="period the decision is for")]
+        Annotated[
+            int,
+            Field(strict=True, ge=0, le=MAX_PERIOD, description="period the decision is for"),
+            BeforeValidator(_whole),  # after the Field, or the JSON schema loses the bounds
+        ]
     ]
     state = TypedDict("State", fields)  # type: ignore[misc]
     state.__doc__ = "The state of one stocking point at decision time (after this period's arrivals)."

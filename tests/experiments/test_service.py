@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
+from typer.testing import CliRunner
 
 from stocklab.baselines.policies.classic import build_policy
 from stocklab.envs import parse_env_config
+from stocklab.experiments.cli.app import app
 from stocklab.experiments.deploy.export import export_policy
 
 LEVEL = 20
@@ -333,7 +338,7 @@ def test_access_log_is_json_with_request_ids(server, svc):
     ("args", "fragment"),
     [
         (["--log", "{tmp}"], "decision log"),  # a directory
-        (["--log", "{tmp}/afile/decisions.jsonl"], "cannot write there"),  # under a regular file
+        (["--log", "{tmp}/afile/decisions.jsonl"], "afile is a file, not a directory"),
         (["--log", "{artefact}/decisions.jsonl"], "inside the policy artefact"),
         (["--log", "/proc/decisions.jsonl"], "cannot write there"),
         (["--port", "{busy}"], "cannot listen on 127.0.0.1:"),
@@ -341,30 +346,31 @@ def test_access_log_is_json_with_request_ids(server, svc):
         (["--body-timeout", "0"], "body-timeout"),
     ],
 )
-def test_startup_refuses_with_one_message_and_exit_2(artefact, svc, tmp_path, args, fragment):
+def test_startup_refuses_with_one_message_and_exit_2(artefact, tmp_path, monkeypatch, args, fragment):
     (tmp_path / "afile").write_text("x")
+    monkeypatch.chdir(tmp_path)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         subs = {"tmp": str(tmp_path), "artefact": str(artefact), "busy": str(busy.getsockname()[1])}
         argv = [a.format(**subs) for a in args]
-        result = svc.run_cli("serve", str(artefact), *argv, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert fragment in result.stderr and "Traceback" not in result.stderr
+        # everything that can be refused is refused before uvicorn starts: in-process is the same path
+        result = CliRunner().invoke(app, ["serve", str(artefact), *argv])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output and "Traceback" not in result.output
     assert (tmp_path / "afile").read_text() == "x"
     if "--host" in args:
-        assert "warning" in result.stderr and "reachable from other machines" in result.stderr
+        assert "warning" in result.output and "reachable from other machines" in result.output
 
 
-def test_startup_refuses_a_damaged_artefact(artefact, svc, tmp_path):
-    import shutil
-
+def test_startup_refuses_a_damaged_artefact(artefact, tmp_path, monkeypatch):
     bad = tmp_path / "bad"
     shutil.copytree(artefact, bad)
     (bad / "params.json").write_text('{"kind": "base_stock", "params": {"level": 99}}')
-    result = svc.run_cli("serve", str(bad), "--port", "0", cwd=tmp_path)
-    assert result.returncode == 2 and "SHA-256 mismatch" in result.stderr
-    assert "Traceback" not in result.stderr
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["serve", str(bad), "--port", "0"])
+    assert result.exit_code == 2 and "SHA-256 mismatch" in result.output
+    assert "Traceback" not in result.output
     assert not (tmp_path / "decisions.jsonl").exists()  # nothing served, nothing created
 
 
@@ -377,7 +383,4 @@ def test_the_served_process_imports_neither_torch_nor_sb3(artefact, svc, tmp_pat
         "create_app(*prepare(s), s); "
         "sys.exit(1 if {'torch', 'stable_baselines3'} & set(sys.modules) else 0)"
     )
-    import subprocess
-    import sys
-
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
