@@ -59,7 +59,7 @@ class AccessLog:
     """
 
     def __init__(self, enabled: bool = True, fd: int = 2) -> None:
-        self.enabled, self.fd = enabled, fd
+        self.enabled, self.fd, self.pid = enabled, fd, os.getpid()
         self._second, self._stamp = -1, ""
 
     def _now(self) -> str:
@@ -72,7 +72,8 @@ class AccessLog:
     def write(self, fields: dict[str, Any]) -> None:
         """Write one record (with the time and ``logger: stocklab.access``) if the log is enabled."""
         if self.enabled:
-            line = to_json({"time": self._now(), "level": "info", "logger": "stocklab.access", **fields})
+            line = to_json({"time": self._now(), "level": "info", "logger": "stocklab.access", "pid": self.pid,
+                            **fields})  # fmt: skip
             try:
                 os.write(self.fd, line + b"\n")
             except OSError:

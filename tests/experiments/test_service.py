@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from stocklab.baselines.policies.classic import build_policy
 from stocklab.envs import parse_env_config
 from stocklab.experiments.cli.app import app
+from stocklab.experiments.deploy.decision_log import log_files, read_decisions
 from stocklab.experiments.deploy.export import export_policy
 
 LEVEL = 20
@@ -384,3 +385,50 @@ def test_the_served_process_imports_neither_torch_nor_sb3(artefact, svc, tmp_pat
         "sys.exit(1 if {'torch', 'stable_baselines3'} & set(sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+@pytest.mark.slow
+def test_workers_share_one_log_and_one_metrics_view(artefact, svc, tmp_path):
+    log = tmp_path / "decisions.jsonl"
+    args = (
+        "--workers",
+        "2",
+        "--log",
+        str(log),
+        "--log-max-mb",
+        "0.004",
+        "--log-backups",
+        "100",
+    )  # ~4 KiB files
+    with svc.serving(artefact, tmp_path, *args) as (base, err):
+        deadline = time.monotonic() + 60
+        while err.read_text().count("Application startup complete") < 2:  # both workers are up
+            assert time.monotonic() < deadline, err.read_text()
+            time.sleep(0.1)
+        results = []
+
+        def client(k: int) -> None:
+            for i in range(15):
+                results.append(svc.post(base, {"states": [{**OK_STATE, "sku": f"c{k}", "period": i}] * 3}))
+
+        def deciders() -> set[int]:
+            return {r["pid"] for r in map(json.loads, err.read_text().splitlines()[1:])
+                    if r.get("logger") == "stocklab.access" and r.get("path") == "/decide"}  # fmt: skip
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert [r[0] for r in results] == [200] * 60
+        extra = 0
+        while len(deciders()) < 2 and extra < 300:  # the kernel picks the worker; make sure both decided
+            assert svc.post(base, {"states": [{**OK_STATE, "sku": "extra"}] * 3})[0] == 200
+            extra += 1
+        assert len(deciders()) == 2
+        _, text, _ = svc.request(f"{base}/metrics")  # one worker answers with the sum over both
+        assert f"stocklab_decisions_total {3 * (60 + extra):.1f}" in text
+    records = [r for _, _, r in read_decisions(log)]
+    assert len(records) == 3 * (60 + extra) and len(log_files(log)) > 3
+    for k in range(4):  # each client's decisions, once each, whole
+        assert sorted(r["period"] for r in records if r["sku"] == f"c{k}") == sorted(list(range(15)) * 3)
