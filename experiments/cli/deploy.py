@@ -90,7 +90,48 @@ def bench_service(
     console.print(f"targets: {result['targets']}")
 
 
+def monitor(
+    decisions: Annotated[
+        Path, typer.Option(help="Decision log of `stocklab serve` (rotated files are read too).")
+    ],
+    actuals: Annotated[Path, typer.Option(help="CSV of what happened: sku, period, demand[, receipts].")],
+    policy: Annotated[
+        Path | None, typer.Option(help="The served artefact: costs, lead time, predictions.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write monitor.json, report.md/.html and plots here.")
+    ] = None,
+    reference: Annotated[
+        int, typer.Option(min=2, help="Periods whose demand is the baseline without --policy.")
+    ] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Join decisions with realised demand and receipts: cost, fill rate, forecast bias, drift, SKUs to re-tune."""
+    from stocklab.envs.core.errors import StocklabError
+    from stocklab.experiments.deploy.monitor import monitor as run
+    from stocklab.experiments.deploy.monitor_report import write_report
+
+    try:
+        report, series = run(decisions, actuals, policy, reference)
+        html = write_report(report, series, out) if out is not None else None
+    except StocklabError as exc:
+        fail(exc)
+    if as_json:
+        print_json(report)
+        return
+    o = report["overall"]
+    console.print(f"{o['skus']} SKUs, {o['periods']} periods; fill rate {o['fill_rate']:.3f}"
+                  + (f", cost {o['cost_per_period']:.3f} per period" if o["cost_per_period"] is not None else ""))  # fmt: skip
+    for sku in report["retune"]:
+        console.print(f"re-tune {sku}: " + "; ".join(report["skus"][sku]["reasons"]), highlight=False)
+    if not report["retune"]:
+        console.print("no SKU needs re-tuning")
+    if html is not None:
+        console.print(f"report: {html}")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this module's commands to the ``stocklab`` app (and its ``bench`` group)."""
     app.command()(serve)
+    app.command()(monitor)
     bench_app.command("service")(bench_service)
