@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import re
 import statistics
@@ -50,8 +51,10 @@ class BenchError(StocklabError):
 
 
 @contextmanager
-def running_service(policy_dir: Path, workdir: Path, extra: list[str] | None = None) -> Iterator[int]:
-    """Start ``stocklab serve`` on a free loopback port; yield the port; stop the server on exit.
+def running_service(
+    policy_dir: Path, workdir: Path, extra: list[str] | None = None
+) -> Iterator[tuple[int, int]]:
+    """Start ``stocklab serve`` on a free loopback port; yield (port, pid); stop the server on exit.
 
     The server's stderr (startup line, access log) goes to a file: a pipe nobody drains would fill
     up and stall the server.
@@ -73,7 +76,7 @@ def running_service(policy_dir: Path, workdir: Path, extra: list[str] | None = N
             else:
                 time.sleep(0.05)
         _wait_ready(port)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         try:
@@ -115,16 +118,34 @@ def _load_summary(result: loadgen.LoadResult, seconds: float) -> dict[str, Any]:
     }
 
 
-def _single(port: int, body: bytes, clients: int, seconds: float, repeats: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time (s) a process has used so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _single(port: int, pid: int, body: bytes, clients: int, seconds: float, repeats: int) -> dict[str, Any]:
     request = loadgen.encode_request("POST", "/decide", f"{HOST}:{port}", body)
     asyncio.run(loadgen.closed_loop(HOST, port, request, clients, min(1.0, seconds)))  # warm-up
-    runs = [
-        _load_summary(asyncio.run(loadgen.closed_loop(HOST, port, request, clients, seconds)), seconds)
-        for _ in range(repeats)
-    ]
+    runs = []
+    for _ in range(repeats):
+        before = cpu_seconds(pid)
+        run = _load_summary(asyncio.run(loadgen.closed_loop(HOST, port, request, clients, seconds)), seconds)
+        after = cpu_seconds(pid)
+        # CPU time the server spent per request: a figure the other tenants of a shared machine
+        # disturb far less than the wall-clock rate
+        run["server_cpu_us_per_request"] = (
+            (after - before) / run["requests"] * 1e6
+            if before is not None and after is not None and run["requests"]
+            else None
+        )
+        runs.append(run)
     median = {
         key: statistics.median(r[key] for r in runs)
-        for key in ("decisions_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+        for key in ("decisions_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_us_per_request")
         if all(r[key] is not None for r in runs)
     }
     errors = sum(sum(r["errors"].values()) for r in runs)
@@ -194,12 +215,22 @@ def bench_service(
     """Run every phase against a fresh service per artefact; return the figures (JSON-ready)."""
     states = _states(1000)
     single = json.dumps({"state": states[3]}).encode()
-    out: dict[str, Any] = {"host": HOST, "server_args": server_args or [], "cpu_count": os.cpu_count()}
+    out: dict[str, Any] = {"host": HOST, "server_args": server_args or [], "cpu_count": os.cpu_count(),
+                           "load_average_at_start": list(os.getloadavg())}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="stocklab-bench-service-") as tmp:
         root = Path(tmp)
-        for name, directory in _artefacts(root).items():
-            with running_service(directory, root, server_args) as port:
-                figures: dict[str, Any] = {"single": _single(port, single, clients, seconds, repeats)}
+        # torch trains the PPO network in a child process: its thread pool must not share this
+        # process (the load generator) with the server under test
+        ctx = multiprocessing.get_context("spawn")
+        child = ctx.Process(target=_artefacts, args=(root,))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise BenchError(f"building the benchmark artefacts failed (exit code {child.exitcode})")
+        for name in ("base_stock", "onnx_ppo"):
+            directory = root / name
+            with running_service(directory, root, server_args) as (port, pid):
+                figures: dict[str, Any] = {"single": _single(port, pid, single, clients, seconds, repeats)}
                 figures["batch_1000"] = _batch(port, states, batch_requests)
                 figures["burst"] = _load_summary(
                     asyncio.run(loadgen.burst(HOST, port, _post(port, single), burst)), 1.0
@@ -207,6 +238,7 @@ def bench_service(
                 if name == "base_stock" and stalled:
                     figures["stalled"] = _stalled(port, single, stalled, clients, seconds, stall_wait)
             out[name] = figures
+    out["load_average_at_end"] = list(os.getloadavg())
     out["targets"] = _targets(out)
     return out
 
