@@ -88,6 +88,7 @@ def _load_onnx(
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(
         str(directory / "policy.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
     )
