@@ -1,5 +1,7 @@
-"""Exact long-run average cost of Markov chains: of a policy's chain on the DP's states, and of any
-deterministic stationary policy given as a function of the observation (:func:`evaluate_policy`).
+"""Exact long-run average cost of Markov chains, from policy chains on the DP's states.
+
+Covers a policy's chain on the DP's states and any deterministic stationary policy given as a
+function of the observation (:func:`evaluate_policy`).
 
 No simulation: the chain's states are enumerated and its stationary distribution solved for.
 """
@@ -20,8 +22,9 @@ from stocklab.envs.core.policy import Policy
 
 
 def chain_average_cost(mat: sp.csr_matrix, cost: np.ndarray, start: int) -> tuple[float, np.ndarray]:
-    """Long-run average cost per period of a finite Markov chain started in ``start``, and the
-    limiting occupation probabilities of its states.
+    """Long-run average cost per period of a finite Markov chain started in ``start``.
+
+    Also returns the limiting occupation probabilities of its states.
 
     Restricts the chain to the states reachable from ``start``, finds the closed classes (strongly
     connected components without exits), the stationary distribution of each by a sparse solve of
@@ -61,10 +64,11 @@ def chain_average_cost(mat: sp.csr_matrix, cost: np.ndarray, start: int) -> tupl
 
 
 def _stationary(q: sp.csr_matrix, direct_max: int = 500, max_iter: int = 20_000) -> np.ndarray:
-    """Stationary distribution of an irreducible chain: a sparse LU solve for small chains; for
-    large ones (where LU fill-in grows fast) power iteration on the damped chain 0.1 I + 0.9 P,
-    which has the same stationary distribution and no periodicity, until the residual
-    ||pi P - pi||_1 is below 1e-13 (LU as fallback).
+    """Stationary distribution of an irreducible chain.
+
+    A sparse LU solve for small chains; for large ones (where LU fill-in grows fast) power iteration on the
+    damped chain 0.1 I + 0.9 P, which has the same stationary distribution and no periodicity, until the
+    residual ||pi P - pi||_1 is below 1e-13 (LU as fallback).
     """
     n = q.shape[0]
     if n == 1:

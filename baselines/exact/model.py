@@ -96,7 +96,8 @@ class DPInstance:
                               "min_position, max_states")  # fmt: skip
         config = parse_env_config(config)
         pmf = check_scope(config, tol)
-        lead = int(config.lead_time.fixed)  # type: ignore[arg-type]
+        lead = config.lead_time.fixed
+        assert lead is not None  # check_scope accepts fixed lead times only
         lost = config.unmet_demand == "lost"
         s_bar, lo, hi = position_bounds(config, pmf, lead)
         d_top = len(pmf) - 1
@@ -157,14 +158,17 @@ class DPInstance:
     def n_actions(self) -> int:
         """Size of the env's Discrete action space."""
         act = self.config.action
-        return (act.max_level if act.mode == "order_up_to" else self.config.max_order) + 1  # type: ignore[operator]
+        top = act.max_level if act.mode == "order_up_to" else self.config.max_order
+        assert top is not None  # EnvConfig requires max_level in order_up_to mode
+        return top + 1
 
     def start_state(self, start: dict[str, Any] | None = None) -> tuple[int, ...]:
-        """The state tuple of a state dict (``on_hand``, ``backlog``, ``pipeline``), default the env's
-        initial state.
+        """The state tuple of a state dict (``on_hand``, ``backlog``, ``pipeline``).
+
+        Default: the env's initial state.
         """
         init = self.config.initial
-        state = dict(start) if start is not None else {
+        state: dict[str, Any] = dict(start) if start is not None else {
             "on_hand": init.on_hand, "backlog": init.backlog, "pipeline": list(init.pipeline)
         }  # fmt: skip
         pipe = [int(v) for v in state.get("pipeline", []) or []]
@@ -227,8 +231,9 @@ class DPInstance:
 
     # --------------------------------------------------------------- costs
     def period_cost(self, y: np.ndarray) -> np.ndarray:
-        """L(y) = h E(y - D)^+ + p E(D - y)^+: expected holding + shortage cost of a period that
-        starts with y units available (net inventory under backorders), cost per period.
+        """Expected holding + shortage cost L(y) = h E(y - D)^+ + p E(D - y)^+ (money per period).
+
+        y is the units available at the start of the period (net inventory under backorders).
         """
         values, inverse = np.unique(np.asarray(y), return_inverse=True)
         if len(values) < len(inverse):  # few distinct stock levels: compute each once
@@ -252,7 +257,9 @@ class DPInstance:
         cfg = self.config
         if cfg.action.mode == "order_up_to":
             lo = np.minimum(cfg.max_order, np.maximum(0, -ip))
-            env_hi = np.minimum(cfg.max_order, np.maximum(0, cfg.action.max_level - ip))  # type: ignore[operator]
+            max_level = cfg.action.max_level
+            assert max_level is not None  # EnvConfig requires max_level in order_up_to mode
+            env_hi = np.minimum(cfg.max_order, np.maximum(0, max_level - ip))
         else:
             lo = np.zeros_like(ip)
             env_hi = np.full_like(ip, cfg.max_order)
@@ -286,8 +293,10 @@ class DPInstance:
         return rest * (self.max_position - base + self.radix + 1) + (arrive - base)
 
     def outcomes(self, x: np.ndarray, pipe: np.ndarray, q: np.ndarray) -> dict[str, np.ndarray]:
-        """The random outcomes of (state, order) rows: for each outcome its ``row``, probability
-        ``prob`` and next on-hand / net stock ``x_next`` (the next pipeline is (p_1, ..., q)).
+        """The random outcomes of (state, order) rows.
+
+        For each outcome: its ``row``, probability ``prob`` and next on-hand / net stock ``x_next``
+        (the next pipeline is (p_1, ..., q)).
 
         Lost sales: demands >= the available stock lead to the same next state and are merged.
         """
@@ -351,7 +360,8 @@ def check_scope(config: EnvConfig, tol: float) -> np.ndarray:
 
 
 def position_bounds(config: EnvConfig, pmf: np.ndarray, lead: int) -> tuple[int, int, int]:
-    """(S̄, lo, hi): the backorder base-stock level and the range of inventory positions after ordering
+    """(S̄, lo, hi): the backorder base-stock level and a range of inventory positions after ordering.
+
     [lo, hi] = {z : G(z) <= G(S̄) + K}, G(z) = h E(z - D_{L+1})^+ + p E(D_{L+1} - z)^+ with D_{L+1}
     the demand of L + 1 periods (units). S̄ = lo = hi when K = 0.
     """

@@ -79,6 +79,7 @@ class OptimalPolicy(Policy):
         return int(min(inst.config.max_order, max(0, y + (hit or 0) - ip)))
 
     def act(self, observation: np.ndarray) -> int:
+        """The table's order for the observation's state, through the env's action map."""
         x = int(round(float(observation[self._on_hand])))
         if self._backlog is not None:
             x -= int(round(float(observation[self._backlog])))
@@ -87,6 +88,7 @@ class OptimalPolicy(Policy):
         return self.action_map.action(self.order(state), self.inventory_position(observation))
 
     def params(self) -> dict[str, Any]:
+        """Number of states and the largest inventory position of the DP."""
         return {"states": int(len(self.orders)), "max_position": self.instance.max_position}
 
     def table(self) -> dict[str, Any]:
@@ -97,6 +99,7 @@ class OptimalPolicy(Policy):
 
     @property
     def exportable(self) -> str | None:
+        """``dp_table``: the policy exports as its state -> order table."""
         return "dp_table"
 
     def bounds(self) -> dict[str, Any]:
@@ -143,8 +146,10 @@ class DPSolution:
 # ------------------------------------------------------------------------------------------ chain
 @dataclass
 class Transitions:
-    """Transitions of (state, order) rows through their post-decision states: row i moves like
-    row ``post[i]`` of ``mat`` (post-decision states x n_states) and costs ``cost[i]`` per period.
+    """Transitions of (state, order) rows through their post-decision states.
+
+    Row i moves like row ``post[i]`` of ``mat`` (post-decision states x n_states) and costs ``cost[i]``
+    per period.
     """
 
     mat: sp.csr_matrix
@@ -292,8 +297,10 @@ def _solve_once(inst: DPInstance, tol: float, max_iter: int) -> DPSolution:
 
 # ------------------------------------------------------------------------------- base-stock level
 def base_stock_orders(inst: DPInstance, level: int, ip: np.ndarray) -> np.ndarray:
-    """Units a base-stock policy with order-up-to ``level`` orders at positions ``ip``, through the
-    env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by ``ActionMap.order``.
+    """Units a base-stock policy with order-up-to ``level`` orders at positions ``ip``.
+
+    The orders go through the env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by
+    ``ActionMap.order``.
     """
     amap = inst.action_map
     want = np.minimum(np.maximum(0, level - ip), amap.max_order)

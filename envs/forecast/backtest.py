@@ -27,8 +27,10 @@ from stocklab.envs.forecast.base import fit_forecaster
 
 @dataclass
 class BacktestResult:
-    """Forecasts and errors of one model on one series: row i of ``actual`` / ``forecast`` belongs to
-    ``origins[i]`` (periods seen), column j to horizon j + 1.
+    """Forecasts and errors of one model on one series.
+
+    Row i of ``actual`` / ``forecast`` belongs to ``origins[i]`` (periods seen), column j to horizon
+    j + 1.
     """
 
     model: str
@@ -88,9 +90,10 @@ def rolling_origin(
     min_train: int | None = None,
     params: dict[str, Any] | None = None,
 ) -> BacktestResult:
-    """Backtest ``model`` on ``y`` at up to ``origins`` origins ``step`` periods apart (default: the
-    horizon). ``min_train`` (default: two seasons + 2 periods, at least 8) is the shortest training
-    part allowed; DataError when no origin fits.
+    """Backtest ``model`` on ``y`` at up to ``origins`` origins ``step`` periods apart.
+
+    ``step`` defaults to the horizon. ``min_train`` (default: two seasons + 2 periods, at least 8) is the
+    shortest training part allowed; DataError when no origin fits.
     """
     y = np.asarray(y, dtype=float)
     if horizon < 1:

@@ -113,8 +113,9 @@ def select_skus(
 
 
 def plot_segments(table: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """Scatter plots: ADI vs CV^2 coloured by class with the cut-offs, and CV vs seasonal strength
-    coloured by cluster (PNG at ``path``).
+    """Scatter plots of the segments, saved as a PNG at ``path``.
+
+    ADI vs CV^2 coloured by class with the cut-offs, and CV vs seasonal strength coloured by cluster.
     """
     import matplotlib
 

@@ -1,5 +1,7 @@
-"""Benchmarks of the demand side (``stocklab bench forecast``): env.step() throughput of a
-forecast-fed env, and the time to fit a forecaster on every series of a sales history.
+"""Benchmarks of the demand side (``stocklab bench forecast``).
+
+The env.step() throughput of a forecast-fed env, and the time to fit a forecaster on every series of
+a sales history.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def _time_env(config: dict[str, Any], steps: int, seed: int) -> float:
 
 
 def forecast_env_throughput(steps: int = 20000, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
-    """Median env.step() per second of the forecast-fed env for each ``information`` setting (the
-    forecaster is fitted once, when the config is parsed, and not timed).
+    """Median env.step() per second of the forecast-fed env for each ``information`` setting.
+
+    The forecaster is fitted once, when the config is parsed, and not timed.
     """
     configs = {
         info: parse_env_config(
@@ -81,8 +84,10 @@ def fit_all(model: str = "ets", source: str = "m3", limit: int | None = None) ->
 def holdout_accuracy(
     models: list[str], source: str = "m3", limit: int | None = None, horizon: int = 18
 ) -> dict[str, Any]:
-    """The M3 protocol: fit each model on all but the last ``horizon`` periods of every series and
-    forecast those; per model the mean MASE, sMAPE and MAE over the series, and the fitting time.
+    """Forecast accuracy and fitting time of each model by the M3 protocol.
+
+    Fit each model on all but the last ``horizon`` periods of every series and forecast those; per
+    model the mean MASE, sMAPE and MAE over the series, and the fitting time.
     """
     from stocklab.envs.forecast.backtest import rolling_origin
 

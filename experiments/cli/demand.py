@@ -40,8 +40,9 @@ def forecast(
     cap_outliers: CapOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rolling-origin backtest of a forecaster on one SKU (MAE, RMSE, MAPE, sMAPE, MASE) and a
-    plot of the history, the forecast and its 95 % prediction interval.
+    """Rolling-origin backtest of a forecaster on one SKU (MAE, RMSE, MAPE, sMAPE, MASE) and a plot.
+
+    The plot shows the history, the forecast and its 95 % prediction interval.
     """
     import json
 
@@ -82,8 +83,9 @@ def segment(
     cap_outliers: CapOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Classify SKUs by demand pattern (ADI / CV² Syntetos-Boylan classes) and by K-means on
-    scaled features; write segments.csv and segments.png.
+    """Classify SKUs by demand pattern and by K-means; write segments.csv and segments.png.
+
+    Demand patterns are the ADI / CV² Syntetos-Boylan classes; K-means runs on scaled features.
     """
     from rich.table import Table
 
@@ -135,7 +137,9 @@ def bench_forecast(
     ] = "naive,seasonal_naive,ets,arima,regression,tree,croston",
     as_json: JsonOpt = False,
 ) -> None:
-    """env.step() per second of an ETS-fed env (information none / forecast / oracle_mean); with
+    """Speed of a forecast-fed env and of forecaster fits; accuracy of forecasters on M3.
+
+    env.step() per second of an ETS-fed env (information none / forecast / oracle_mean); with
     --fit-all the time to fit a forecaster on all 474 M3 monthly MICRO series; with --accuracy N
     the mean MASE / sMAPE of forecasters on the last 18 months of N M3 series.
     """

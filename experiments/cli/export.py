@@ -13,8 +13,10 @@ from stocklab.experiments.cli.common import out as console
 
 
 def read_states_csv(path: Path, fields: list[tuple[str, int]]) -> tuple[Any, list[dict[str, Any]]]:
-    """States from a CSV with one column per field (``on_hand``, ``backlog``) and, for vector fields,
-    either one column per entry (``pipeline[0]``, ``pipeline[1]``) or one JSON list (``pipeline``).
+    """States from a CSV with one column per scalar field (``on_hand``, ``backlog``).
+
+    Vector fields have either one column per entry (``pipeline[0]``, ``pipeline[1]``) or one JSON list
+    (``pipeline``).
     """
     from stocklab.envs.core.errors import DataError
     from stocklab.envs.demand.history import read_csv_file
@@ -76,10 +78,12 @@ def export_cmd(
     from stocklab.experiments.run.runner import load_run_policy
 
     try:
-        built, env_config = load_run_policy(run_dir, policy)
+        built, env_config, kind = load_run_policy(run_dir, policy)
         run_manifest = run_dir / "manifest.json"
         digest = sha256_file(run_manifest) if run_manifest.is_file() else None
-        manifest = export_policy(built, env_config, out, name=policy, training_manifest_sha256=digest)
+        manifest = export_policy(
+            built, env_config, out, name=policy, training_manifest_sha256=digest, kind=kind
+        )
     except StocklabError as exc:
         fail(exc)
     if as_json:

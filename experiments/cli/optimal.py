@@ -19,8 +19,9 @@ def optimal(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Exact optimal average cost per period (dynamic programming) and the best base-stock level,
-    for stationary discrete demand and a fixed lead time.
+    """Exact optimal average cost per period (dynamic programming) and the best base-stock level.
+
+    For stationary discrete demand and a fixed lead time.
     """
     import time
 

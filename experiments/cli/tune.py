@@ -24,8 +24,10 @@ def tune(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Best parameters of a classic policy: exact (critical fractile, Zheng-Federgruen, or DP
-    evaluation) where possible, else a grid search by simulation on common random numbers.
+    """Best parameters of a classic policy, exactly where possible, else by simulation.
+
+    Exact: critical fractile, Zheng-Federgruen, or DP evaluation; otherwise a grid search by simulation
+    on common random numbers.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

@@ -9,45 +9,27 @@ No file in an artefact is a pickle.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from stocklab.envs.core.errors import PolicyError
+from stocklab.envs.core.storage import (
+    canonical_json,
+    check_format,
+    format_stamp,
+    sha256_bytes,
+    sha256_file,
+    write_json,
+)
 
 FORMAT = "stocklab-policy"
-FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _canonical(manifest: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's canonical JSON without its own digest."""
+    return sha256_bytes(canonical_json({k: v for k, v in manifest.items() if k != "manifest_sha256"}))
 
 
 def seal(directory: Path, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -55,12 +37,11 @@ def seal(directory: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     files = sorted(p for p in directory.iterdir() if p.is_file() and p.name != MANIFEST)
     manifest = {
         **manifest,
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        **format_stamp(FORMAT),
         "files": {p.name: sha256_file(p) for p in files},
     }
-    manifest["manifest_sha256"] = hashlib.sha256(_canonical(manifest)).hexdigest()
-    write_json_atomic(directory / MANIFEST, manifest)
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    write_json(directory / MANIFEST, manifest, sort_keys=True)
     return manifest
 
 
@@ -76,14 +57,11 @@ def verify(directory: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: not valid JSON ({exc}); the file was damaged or edited") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise PolicyError(f"{path}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise PolicyError(
-            f"{path}: format_version {version!r} is not supported (this stocklab reads version {FORMAT_VERSION})"
-        )
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise PolicyError(f"{path}: format is {found!r}, expected {FORMAT!r}")
+    check_format(manifest, FORMAT, path, PolicyError)
     expected = manifest.get("manifest_sha256")
-    if expected != hashlib.sha256(_canonical(manifest)).hexdigest():
+    if expected != _manifest_digest(manifest):
         raise PolicyError(f"{path}: manifest checksum mismatch; the manifest was changed after export")
     for name, digest in manifest.get("files", {}).items():
         f = directory / name

@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from stocklab.baselines.exact.tables import save_optimal
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.errors import PolicyError
+from stocklab.envs.core.kinds import PolicyKind
 from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.core.policy import ActionMap, Policy
 from stocklab.experiments.deploy.artefact import seal
@@ -48,13 +50,7 @@ def _write_table(policy: Policy, directory: Path) -> None:
 @writer("dp_table")
 def _write_dp_table(policy: Policy, directory: Path) -> None:
     """The DP's optimal order of every state of its (bounded) state space, and those bounds."""
-    table = policy.table()  # type: ignore[attr-defined]
-    np.savez(
-        directory / "dp_table.npz", states=np.asarray(table["states"]), orders=np.asarray(table["orders"])
-    )
-    (directory / "dp_bounds.json").write_text(
-        json.dumps({**policy.bounds(), "fields": table["fields"]}, indent=1)
-    )  # type: ignore[attr-defined]
+    save_optimal(policy, directory)  # type: ignore[arg-type]
 
 
 def export_policy(
@@ -65,30 +61,37 @@ def export_policy(
     name: str | None = None,
     training_manifest_sha256: str | None = None,
     overwrite: bool = True,
+    kind: PolicyKind | None = None,
 ) -> dict[str, Any]:
     """Write ``policy`` (trained for ``env_config``) to directory ``out``; return the manifest.
 
-    The directory is assembled beside ``out`` and renamed into place, so a reader never sees a
-    half-written artefact.
+    ``kind``: the policy's kind when it comes from a run; its declaration decides whether and how it
+    exports (without it, the policy's own ``exportable`` does). The directory is assembled beside
+    ``out`` and renamed into place, so a reader never sees a half-written artefact.
     """
-    kind = policy.exportable
-    if kind == "onnx":
+    label = name or policy.name
+    fmt = policy.exportable if kind is None else kind.export
+    if kind is not None and fmt is None:
+        raise PolicyError(
+            f"policy {label!r}: kind '{kind.name}' declares no export format, so it cannot be exported"
+        )
+    if fmt == "onnx":
         import stocklab.experiments.deploy.onnx  # noqa: F401  (registers the writer; imports torch)
-    if kind is None or kind not in WRITERS:
-        raise PolicyError(f"policy {name or policy.name!r} ({type(policy).__name__}) cannot be exported")
+    if fmt is None or fmt not in WRITERS:
+        raise PolicyError(f"policy {label!r} ({type(policy).__name__}) cannot be exported")
     out = Path(out)
     if out.exists() and not overwrite:
         raise PolicyError(f"{out}: already exists")
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    WRITERS[kind](policy, staging)
+    WRITERS[fmt](policy, staging)
     amap = ActionMap.for_config(env_config)
     manifest = seal(
         staging,
         {
             "policy": {"name": name or policy.name, "kind": policy.name, "class": type(policy).__name__},
-            "artefact": kind,
+            "artefact": fmt,
             "obs_spec": ObsSpec.for_config(env_config).to_json(),
             "action": {
                 "mode": amap.mode,

@@ -43,10 +43,10 @@ def _policy_actions(policy: Policy) -> Callable[[np.ndarray], np.ndarray]:
 def _load_params(
     directory: Path, manifest: dict[str, Any], env: EnvConfig
 ) -> Callable[[np.ndarray], np.ndarray]:
-    from stocklab.baselines.policies.classic import build_policy
+    from stocklab.experiments.kinds import REGISTRY
 
     spec = json.loads((directory / "params.json").read_text())
-    return _policy_actions(build_policy(spec["kind"], env, spec["params"]))
+    return _policy_actions(REGISTRY.get(spec["kind"]).rebuild(env, spec["params"]))
 
 
 @loader("table")
@@ -65,18 +65,9 @@ def _load_table(
 def _load_dp_table(
     directory: Path, manifest: dict[str, Any], env: EnvConfig
 ) -> Callable[[np.ndarray], np.ndarray]:
-    from stocklab.baselines.exact.solver import DPInstance, OptimalPolicy
+    from stocklab.baselines.exact.tables import load_optimal
 
-    bounds = json.loads((directory / "dp_bounds.json").read_text())
-    bounds.pop("fields", None)
-    tol = bounds.pop("tol")
-    with np.load(directory / "dp_table.npz", allow_pickle=False) as data:
-        states, orders = np.asarray(data["states"]), np.asarray(data["orders"])
-    instance = DPInstance.from_config(env, tol, **bounds)
-    if not np.array_equal(instance.states, states):
-        raise PolicyError(f"{directory}: the DP table does not match the state space of its env config")
-    spec, amap = ObsSpec.for_config(env), ActionMap.for_config(env)
-    return _policy_actions(OptimalPolicy(spec, amap, instance, orders))
+    return _policy_actions(load_optimal(directory, env))
 
 
 @loader("onnx")
