@@ -17,11 +17,23 @@ from stocklab.agents.sb3.defaults import PPO_DEFAULTS, base_level, with_defaults
 from stocklab.agents.tabular.callbacks import timer_of
 from stocklab.envs import PolicyError, parse_env_config
 
-SMALL = {"n_envs": 4, "n_steps": 64, "batch_size": 128, "n_epochs": 1, "policy_kwargs": {"net_arch": [16, 16]}}
+SMALL = {
+    "n_envs": 4,
+    "n_steps": 64,
+    "batch_size": 128,
+    "n_epochs": 1,
+    "policy_kwargs": {"net_arch": [16, 16]},
+}
 
 
 def _env(p: float, lead: int, mode: str = "order_up_to", **extra) -> dict:
-    env = {"lead_time": lead, "costs": {"holding": 1.0, "shortage": p}, "max_order": 20, "periods": 200, **extra}
+    env = {
+        "lead_time": lead,
+        "costs": {"holding": 1.0, "shortage": p},
+        "max_order": 20,
+        "periods": 200,
+        **extra,
+    }
     if mode == "order_up_to":
         env["action"] = {"mode": "order_up_to", "max_level": 10 * (lead + 1) + 5}
     return env
@@ -109,7 +121,11 @@ def test_exact_scorer_keeps_the_best_policy_and_stops_after_patience() -> None:
 
 def test_defaults_merge_and_reach_kind_ppo() -> None:
     merged = with_defaults("ppo", {"n_envs": 2, "gamma": 0.9})
-    assert merged["n_envs"] == 2 and merged["gamma"] == 0.9 and merged["batch_size"] == PPO_DEFAULTS["batch_size"]
+    assert (
+        merged["n_envs"] == 2
+        and merged["gamma"] == 0.9
+        and merged["batch_size"] == PPO_DEFAULTS["batch_size"]
+    )
     assert with_defaults("dqn", {"n_envs": 2}) == {"n_envs": 2}
     res = train_agent("ppo", _env(9, 1), 64, {"n_envs": 2, "n_steps": 32, "batch_size": 64})
     assert res.agent.hyperparams["action_prior"] == PPO_DEFAULTS["action_prior"]
