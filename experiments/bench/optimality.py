@@ -94,6 +94,7 @@ def run_instance(
     throughput_steps: int = 0,
     classic: bool = True,
     clock: str = "wall",
+    sb3_steps: int | None = None,
 ) -> list[dict[str, Any]]:
     """The records of one instance: the tuned classic policies, then one per agent."""
     base = DPInstance.from_config(instance_env(instance))
@@ -107,7 +108,9 @@ def run_instance(
                 | {"params": res.params, "budget": "exact tuning", "evaluations": res.evaluations}
             )
     for name in agents:
-        record, _ = train_and_score(name, instance, steps, minutes, seed, clock, throughput_steps, optimal)
+        record, _ = train_and_score(
+            name, instance, steps, minutes, seed, clock, throughput_steps, optimal, sb3_steps
+        )
         records.append(record)
     return records
 
@@ -121,21 +124,35 @@ def train_and_score(
     clock: str = "wall",
     throughput_steps: int = 0,
     optimal: float | None = None,
+    sb3_steps: int | None = None,
+    eval_every: int | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Train agent ``name`` on ``instance`` within its budget, keep its exactly best policy, score it.
 
     Returns the record and the policy kept (``optimal``: the instance's optimum if already solved).
+    SB3 agents stop at ``minutes`` or after ``sb3_steps`` env steps (None: the time limit alone).
+    ``eval_every``: env steps between exact evaluations (default: ``steps`` / 10 for tabular agents,
+    :func:`sb3_eval_every` for SB3 agents).
+    The record's ``curve`` is the learning curve against time: [env steps, seconds since training
+    started (on ``clock``), exact gap %] at every exact evaluation.
     """
     config = instance_config(instance, name)
     inst = DPInstance.from_config(config)
     if optimal is None:
         optimal = solve_optimal(DPInstance.from_config(instance_env(instance))).cost
     tabular = name in TABULAR_AGENTS
-    cpu = time.process_time()
+    timer = time.process_time if clock == "cpu" else time.perf_counter
+    cpu, start, stamps = time.process_time(), timer(), []
+
+    def score(policy: Any) -> float:
+        cost = float(evaluate_policy(inst, policy))
+        stamps.append(timer() - start)
+        return cost
+
     result = train_agent(
-        name, config, steps if tabular else SB3_STEP_CAP, AGENTS.get(name, {}).get("hyperparams", {}),
-        seed=seed, eval_every=max(steps // TABULAR_EVALS, 1) if tabular else sb3_eval_every(inst),
-        evaluate=lambda policy: evaluate_policy(inst, policy), max_seconds=60.0 * minutes, clock=clock,
+        name, config, steps if tabular else sb3_steps or SB3_STEP_CAP, AGENTS.get(name, {}).get("hyperparams", {}),
+        seed=seed, eval_every=eval_every or (max(steps // TABULAR_EVALS, 1) if tabular else sb3_eval_every(inst)),
+        evaluate=score, max_seconds=60.0 * minutes, clock=clock,
     )  # fmt: skip
     cpu = time.process_time() - cpu
     cost = float(evaluate_policy(inst, result.policy))
@@ -147,6 +164,10 @@ def train_and_score(
         "cpu_seconds": cpu,
         "steps_per_s": result.steps / max(result.seconds, 1e-9),
         "evaluations": [[s, round(100.0 * (c / optimal - 1.0), 6)] for s, c in result.evaluations],
+        "curve": [
+            [s, round(t, 3), round(100.0 * (c / optimal - 1.0), 6)]
+            for (s, c), t in zip(result.evaluations, stamps, strict=False)
+        ],
     }
     if tabular and throughput_steps:
         record.update(tabular_throughput(result.agent, throughput_steps))
@@ -174,6 +195,7 @@ def run_optimality(
     classic: bool = True,
     clock: str = "wall",
     on_done: Callable[[str], None] | None = None,
+    sb3_steps: int | None = None,
 ) -> list[dict[str, Any]]:
     """Records of every instance (classic policies and agents), instances in ``jobs`` processes at once.
 
@@ -190,7 +212,7 @@ def run_optimality(
         raise ConfigError(f"bench optimality: --jobs (={jobs}) must be >= 1")
     if clock not in ("wall", "cpu"):
         raise ConfigError(f"bench optimality: --clock {clock!r}; allowed: wall, cpu")
-    args = (agents, steps, minutes, seed, throughput_steps, classic, clock)
+    args = (agents, steps, minutes, seed, throughput_steps, classic, clock, sb3_steps)
     by_instance: dict[str, list[dict[str, Any]]] = {}
     if jobs == 1 or len(chosen) == 1:
         for name in chosen:

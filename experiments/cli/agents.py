@@ -24,6 +24,9 @@ def bench_optimality(
     steps: Annotated[
         int, typer.Option(min=1, help="Env steps of tabular agents (within --minutes).")
     ] = 5_000_000,
+    sb3_steps: Annotated[
+        int | None, typer.Option(min=1, help="Env-step cap of SB3 agents (default: --minutes alone).")
+    ] = None,
     ppo_minutes: Annotated[
         float | None, typer.Option(min=0.01, help="Old name of --minutes.", hidden=True)
     ] = None,
@@ -54,7 +57,7 @@ def bench_optimality(
             records = run_optimality(
                 [a.strip() for a in agents.split(",") if a.strip()], steps=steps, minutes=ppo_minutes or minutes,
                 instances=names, seed=seed, throughput_steps=throughput_steps, jobs=jobs, classic=classic,
-                clock=clock, on_done=done,
+                clock=clock, on_done=done, sb3_steps=sb3_steps,
             )  # fmt: skip
     except StocklabError as exc:
         fail(exc)
@@ -63,6 +66,7 @@ def bench_optimality(
         budget = {
             "minutes": ppo_minutes or minutes,
             "tabular_steps": steps,
+            "sb3_steps": sb3_steps,
             "jobs": jobs,
             "seed": seed,
             "clock": clock,

@@ -131,7 +131,7 @@ def test_an_agents_record_re_evaluated_independently(agent: str) -> None:
     optimum = 5.4382 if instance == "p9L1" else 6.0936  # Zipkin (2008), Table 1 (4 digits)
     start = time.perf_counter()
     record, policy = train_and_score(
-        agent, instance, steps=20_000 if agent == "q_learning" else 4_096, minutes=1.0, seed=0
+        agent, instance, steps=20_000, minutes=1.0, seed=0, sb3_steps=4_096, eval_every=2_048
     )
     wall = time.perf_counter() - start
     if instance == "p9L1":
@@ -142,7 +142,11 @@ def test_an_agents_record_re_evaluated_independently(agent: str) -> None:
     assert record["optimal_cost"] == pytest.approx(optimum, abs=6e-5)
     assert record["gap_pct"] == pytest.approx(100 * (independent / record["optimal_cost"] - 1), rel=1e-5)
     assert 0 < record["seconds"] <= wall and record["cpu_seconds"] <= record["seconds"] * 2.05 + 1
-    assert record["steps"] >= 4_096 and (agent == "ppo" or record["steps"] == 20_000)
+    assert record["steps"] == (4_096 if agent == "ppo" else 20_000)  # the step budgets
+    # the curve: the same evaluations, stamped with increasing training times within the budget
+    assert [[s, g] for s, _, g in record["curve"]] == record["evaluations"]
+    times = [t for _, t, _ in record["curve"]]
+    assert times == sorted(times) and 0 < times[-1] <= record["seconds"] + 1e-6
     assert record["steps_per_s"] == pytest.approx(record["steps"] / record["seconds"])
     # the learning curve is exact too: its best point is the policy kept
     assert min(g for _, g in record["evaluations"]) == pytest.approx(record["gap_pct"], abs=1e-6)
