@@ -18,6 +18,13 @@ def run(
     ),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE (YAML value).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Parallel worker processes.")] = 1,
+    executor: Annotated[
+        str, typer.Option("--executor", help="Where units run: local (--jobs processes) or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster to join (HOST:PORT); default: a local one."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -28,12 +35,17 @@ def run(
     import json
 
     from stocklab.envs.core.errors import StocklabError
+    from stocklab.experiments.run.ray_executor import UnitFailed
     from stocklab.experiments.run.runner import RunOptions, run_from_file
 
+    opts = RunOptions(out=out, jobs=jobs, executor=executor, address=address, progress=not quiet)
     try:
-        root = run_from_file(config, set_, RunOptions(out=out, jobs=jobs, progress=not quiet))
+        root = run_from_file(config, set_, opts)
     except StocklabError as exc:
         fail(exc)
+    except UnitFailed as exc:
+        err.print(f"error: {exc}; run the same command again to retry (finished work is kept)")
+        raise typer.Exit(code=1) from None
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume (finished work is kept)")
         raise typer.Exit(code=130) from None
