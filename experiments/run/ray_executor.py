@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -29,6 +30,10 @@ CONNECT_TIMEOUT = 3.0
 
 #: Argument types small enough to travel with each task instead of through the object store.
 _INLINE = (int, float, str, bool, bytes, type(None), os.PathLike)
+
+
+#: Ray executors alive in this process (a sweep runs several at once).
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class UnitFailed(RuntimeError):
@@ -125,6 +130,7 @@ class RayExecutor:
         )
         self._shared: dict[int, tuple[Any, Any]] = {}  # id(obj) -> (obj, ObjectRef): put once
         self._refs: dict[Future, Any] = {}
+        _LIVE.add(self)
 
     def _share(self, arg: Any) -> Any:
         """``arg`` itself when small, else its object-store reference (put on first use)."""
@@ -174,3 +180,9 @@ class RayExecutor:
             except Exception:  # noqa: BLE001,S110 - already finished or gone
                 pass
         self._refs.clear()
+
+
+def cancel_all() -> None:
+    """Cancel the unfinished tasks of every Ray executor of this process (Ctrl-C during a sweep)."""
+    for executor in list(_LIVE):
+        executor.stop()

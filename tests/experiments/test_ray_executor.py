@@ -108,7 +108,7 @@ def test_run_interrupted_on_one_executor_finishes_on_the_other(both, config, tmp
     redo = interrupt(root)
     kept = {p: t for p, t in records(root).items()}
     time.sleep(0.01)
-    run(config, tmp_path / "out", then, jobs=2)
+    run(config, tmp_path / "out", then)
     same_results(reference, root)
     after = records(root)
     assert redo <= after.keys()  # the missing units were run ...
@@ -188,3 +188,17 @@ def test_ray_extra_keeps_stack_consistent():
     assert not any(d.startswith("ray[rllib]") for d in metadata.requires("stocklab") or [])
     check = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_sweep_on_ray_gives_the_local_comparison(cluster, tmp_path):
+    from stocklab.experiments.run.sweep import run_sweep
+
+    data = {**CONFIG, "policies": CONFIG["policies"][1:], "sweep": {"env.lead_time": [1, 2]}}
+    data["evaluation"] = {**CONFIG["evaluation"], "episodes": 3, "periods": 40}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    local, _ = run_sweep(path, None, RunOptions(out=tmp_path / "local", progress=False))
+    on_ray, _ = run_sweep(path, None, RunOptions(out=tmp_path / "ray", executor="ray", progress=False))
+    assert (local / "sweep.csv").read_bytes() == (on_ray / "sweep.csv").read_bytes()
+    assert len((local / "sweep.csv").read_text().splitlines()) == 1 + 2 * 2  # settings x policies
+    assert "3 episodes" in (local / "sweep.csv").read_text()  # one seed: the CI is over the episodes
