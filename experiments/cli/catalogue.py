@@ -1,4 +1,4 @@
-"""CLI commands: `stocklab catalogue synth` (a synthetic catalogue of daily sales)."""
+"""CLI commands: `stocklab catalogue synth` (a synthetic catalogue) and `stocklab bench scaleout` (Ray)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,37 @@ def synth(
         console.print(f"wrote {rows:,} rows ({skus:,} SKUs x {days} days) to {out} in {figures['seconds']} s")
 
 
+def bench_scaleout(
+    units: Annotated[int, typer.Option(min=1, help="Empty units per overhead round.")] = 100,
+    repeats: Annotated[int, typer.Option(min=0, help="Interleaved overhead rounds, medians reported (0: skip).")] = 5,
+    skus: Annotated[int, typer.Option(min=0, help="SKUs of the catalogue run (0: skip it).")] = 10_000,
+    days: Annotated[int, typer.Option(min=1, help="Days each SKU is simulated.")] = 365,
+    shard: Annotated[int, typer.Option(min=1, help="SKUs per Ray task.")] = 1000,
+    cpus: Annotated[int, typer.Option(min=1, help="CPUs of the local Ray cluster and the process pool.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-unit overhead of Ray vs the process pool, and a synthetic catalogue sharded into Ray tasks."""
+    from stocklab.envs.core.errors import StocklabError
+    from stocklab.experiments.bench import scaleout
+
+    try:
+        result = {}
+        if repeats:
+            result["overhead"] = scaleout.overhead(units, repeats, cpus)
+        if skus:
+            result["catalogue"] = scaleout.catalogue(skus, days, shard, cpus=cpus)
+    except StocklabError as exc:
+        fail(exc)
+    if as_json:
+        print_json(result)
+        return
+    for name, figures in result.items():
+        console.print(
+            f"[bold]{name}[/]: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k != "rounds_ms")
+        )
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add the ``catalogue`` group to the ``stocklab`` app."""
+    """Add the ``catalogue`` group to the ``stocklab`` app, and ``bench scaleout``."""
     app.add_typer(catalogue_app, name="catalogue")
+    bench_app.command("scaleout")(bench_scaleout)

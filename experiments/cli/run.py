@@ -19,7 +19,12 @@ def run(
         "runs"
     ),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE (YAML value).")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Parallel worker processes.")] = 1,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", min=1, help="Parallel worker processes (with --executor ray: the local cluster's CPUs)."
+        ),
+    ] = None,
     executor: Annotated[
         str, typer.Option("--executor", help="Where units run: local (--jobs processes) or ray.")
     ] = "local",
@@ -40,7 +45,9 @@ def run(
     from stocklab.experiments.run.runner import RunOptions, run_from_file
     from stocklab.experiments.run.sweep import has_sweep, run_sweep
 
-    opts = RunOptions(out=out, jobs=jobs, executor=executor, address=address, progress=not quiet)
+    opts = RunOptions(out=out, jobs=jobs or 1, executor=executor, address=address, progress=not quiet)
+    if executor == "ray":
+        opts.cpus = jobs  # None: the machine's cores
     try:
         if config.is_file() and has_sweep(config):
             opts.command = ["stocklab", *sys.argv[1:]]

@@ -78,7 +78,9 @@ class LocalExecutor:
                 proc.terminate()
 
 
-def make_executor(kind: str, jobs: int, board: ProgressBoard, address: str | None = None) -> Any:
+def make_executor(
+    kind: str, jobs: int, board: ProgressBoard, address: str | None = None, cpus: int | None = None
+) -> Any:
     """The executor ``kind`` names: ``local`` (``jobs`` processes) or ``ray`` (a Ray cluster).
 
     ConfigError (exit 2) for another name, or ``--address`` without Ray.
@@ -86,7 +88,7 @@ def make_executor(kind: str, jobs: int, board: ProgressBoard, address: str | Non
     if kind == "ray":
         from stocklab.experiments.run.ray_executor import RayExecutor
 
-        return RayExecutor(board, address)
+        return RayExecutor(board, address, cpus)
     if kind != "local":
         raise ConfigError(f"--executor {kind!r}: expected one of local, ray")
     if address is not None:

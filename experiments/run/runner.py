@@ -49,8 +49,10 @@ class RunOptions:
     jobs: int = 1
     #: Where units run: ``local`` (this machine, ``jobs`` processes) or ``ray`` (a Ray cluster).
     executor: str = "local"
-    #: Ray cluster to join (``HOST:PORT``); None starts a local cluster with this machine's cores.
+    #: Ray cluster to join (``HOST:PORT``); None starts a local cluster with ``cpus`` CPUs.
     address: str | None = None
+    #: CPUs of a local Ray cluster (None: this machine's cores).
+    cpus: int | None = None
     progress: bool = True
     #: Build summary.json, plots and the report at the end (tests of the results alone skip it).
     report: bool = True
@@ -151,7 +153,7 @@ class _Schedule:
 
     def __init__(self, plan: Plan, root: Path, opts: RunOptions) -> None:
         self.board = ProgressBoard(enabled=opts.progress)
-        self.executor = make_executor(opts.executor, opts.jobs, self.board, opts.address)
+        self.executor = make_executor(opts.executor, opts.jobs, self.board, opts.address, opts.cpus)
         if not self.executor.inline:
             root = root.resolve()  # workers (Ray's above all) need not share this process's cwd
         self.plan, self.root, self.opts = plan, root, opts

@@ -135,7 +135,7 @@ def _execute(points: list[tuple[Point, ExperimentConfig]], opts: RunOptions, exe
         return [run_experiment(cfg, opts) for _, cfg in points]
     from stocklab.experiments.run.ray_executor import cancel_all, connect
 
-    connect(opts.address)
+    connect(opts.address, opts.cpus)
     with ThreadPoolExecutor(max_workers=min(len(points), 64)) as pool:
         futures = [pool.submit(run_experiment, cfg, opts) for _, cfg in points]
         try:
