@@ -111,8 +111,13 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Any:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
     try:
         ray.init(address=address, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"--address {address!r}: could not join the Ray cluster: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - Ray raises many types for an unusable cluster
+        where = (
+            "could not start a local Ray cluster"
+            if address is None
+            else f"--address {address!r}: could not join"
+        )
+        raise ConfigError(f"{where}: {type(exc).__name__}: {exc}") from None
     return ray
 
 
