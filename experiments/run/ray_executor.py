@@ -159,12 +159,9 @@ class RayExecutor:
                 outer.set_result(inner.result())
             except BaseException as exc:  # noqa: BLE001 - becomes the unit's named failure
                 cause = getattr(exc, "cause", None) or exc
-                outer.set_exception(
-                    UnitFailed(
-                        f"{unit_label(key)} failed on {UNIT_RETRIES + 1} attempts: "
-                        f"{type(cause).__name__}: {cause}"
-                    )
-                )
+                what = type(cause).__name__
+                told = "was cancelled" if "Cancelled" in what else f"failed on {UNIT_RETRIES + 1} attempts"
+                outer.set_exception(UnitFailed(f"{unit_label(key)} {told}: {what}: {cause}"))
 
         ref.future().add_done_callback(settle)
         return outer
