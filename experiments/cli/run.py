@@ -13,7 +13,7 @@ from stocklab.experiments.cli.common import out as console
 
 def run(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder of runs; results go to OUT/<name>/.")] = Path(
+    out: Annotated[Path, typer.Option("--out", help="Folder of runs; results go to OUT/NAME/.")] = Path(
         "runs"
     ),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE (YAML value).")] = None,
@@ -46,7 +46,7 @@ def run(
 
 
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `stocklab run` (runs/<name>).")],
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `stocklab run` (runs/NAME).")],
 ) -> None:
     """Rebuild the summary, plots, report.md and report.html of a run from its saved results."""
     from stocklab.envs.core.errors import DataError, StocklabError
