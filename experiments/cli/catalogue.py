@@ -57,7 +57,9 @@ def synth(
 
 def bench_scaleout(
     units: Annotated[int, typer.Option(min=1, help="Empty units per overhead round.")] = 100,
-    repeats: Annotated[int, typer.Option(min=0, help="Interleaved overhead rounds, medians reported (0: skip).")] = 5,
+    repeats: Annotated[
+        int, typer.Option(min=0, help="Interleaved overhead rounds, medians reported (0: skip).")
+    ] = 5,
     skus: Annotated[int, typer.Option(min=0, help="SKUs of the catalogue run (0: skip it).")] = 10_000,
     days: Annotated[int, typer.Option(min=1, help="Days each SKU is simulated.")] = 365,
     shard: Annotated[int, typer.Option(min=1, help="SKUs per Ray task.")] = 1000,
