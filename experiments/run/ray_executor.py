@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -34,6 +35,8 @@ _INLINE = (int, float, str, bool, bytes, type(None), os.PathLike)
 
 #: Ray executors alive in this process (a sweep runs several at once).
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+#: Set by :func:`cancel_all`: executors then refuse new units (runs of a sweep still starting).
+CANCELLED = threading.Event()
 
 
 class UnitFailed(RuntimeError):
@@ -149,6 +152,8 @@ class RayExecutor:
 
     def submit(self, key: Hashable, fn: Callable[..., Any], *args: Any, tick: bool = False) -> Future:
         """Start ``fn(*args)`` as a Ray task; its future raises :class:`UnitFailed` naming ``key``."""
+        if CANCELLED.is_set():
+            raise UnitFailed(f"{unit_label(key)} was not started: the sweep was cancelled")
         ref = self._task.remote(fn, *[self._share(a) for a in args])
         outer: Future = Future()
         self._refs[outer] = ref
@@ -186,5 +191,6 @@ class RayExecutor:
 
 def cancel_all() -> None:
     """Cancel the unfinished tasks of every Ray executor of this process (Ctrl-C during a sweep)."""
+    CANCELLED.set()
     for executor in list(_LIVE):
         executor.stop()

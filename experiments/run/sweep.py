@@ -33,11 +33,14 @@ from stocklab.envs.core.storage import check_output_dir
 from stocklab.experiments.analysis.kpis import mean_ci
 from stocklab.experiments.config import ExperimentConfig, apply_override, parse_config, read_yaml
 from stocklab.experiments.run.plan import make_plan
+from stocklab.experiments.run.progress import ProgressBoard
 from stocklab.experiments.run.runner import RunOptions, run_experiment
 from stocklab.experiments.store import write_csv, write_json
 
 #: Keys that name the seed of a run (replicates, not settings).
 SEED_KEYS = ("seed", "evaluation.seed")
+#: Progress-board key of the sweep's bar.
+KEY = ("sweep", "")
 #: Most runs one sweep may expand to.
 MAX_POINTS = 10_000
 
@@ -118,7 +121,9 @@ def run_sweep(config: Path, overrides: list[str] | None, opts: RunOptions) -> tu
     for _, cfg in points:
         make_plan(cfg)  # every point's checks before any work
     sub = replace(opts, out=root / "runs", progress=False, report=False)
-    folders = _execute(points, sub, opts.executor)
+    with ProgressBoard(enabled=opts.progress) as board:  # one bar: runs finished of the sweep's
+        board.add(KEY, f"sweep {root.name}", len(points))
+        folders = _execute(points, sub, opts.executor, board)
     table = compare(points, folders)
     write_csv(root / "sweep.csv", table)
     write_json(
@@ -129,19 +134,29 @@ def run_sweep(config: Path, overrides: list[str] | None, opts: RunOptions) -> tu
     return root, table
 
 
-def _execute(points: list[tuple[Point, ExperimentConfig]], opts: RunOptions, executor: str) -> list[Path]:
+def _execute(
+    points: list[tuple[Point, ExperimentConfig]], opts: RunOptions, executor: str, board: ProgressBoard
+) -> list[Path]:
     """Run the points: together on Ray (the cluster schedules their units), else one after another."""
     if executor != "ray":
-        return [run_experiment(cfg, opts) for _, cfg in points]
-    from stocklab.experiments.run.ray_executor import cancel_all, connect
+        folders = []
+        for _, cfg in points:
+            folders.append(run_experiment(cfg, opts))
+            board.update(KEY, 1, None, tick=True)
+        return folders
+    from stocklab.experiments.run.ray_executor import CANCELLED, cancel_all, connect
 
     connect(opts.address, opts.cpus)
+    CANCELLED.clear()
     with ThreadPoolExecutor(max_workers=min(len(points), 64)) as pool:
         futures = [pool.submit(run_experiment, cfg, opts) for _, cfg in points]
         try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for fut in done:
-                fut.result()  # the first failure, re-raised here
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for fut in done:
+                    fut.result()  # the first failure, re-raised here
+                    board.update(KEY, 1, None, tick=True)
         except BaseException:
             cancel_all()
             raise

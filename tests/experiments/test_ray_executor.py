@@ -22,7 +22,13 @@ ray = pytest.importorskip("ray")
 from stocklab.experiments.cli.app import app  # noqa: E402
 from stocklab.experiments.config import load_config  # noqa: E402
 from stocklab.experiments.run.progress import ProgressBoard  # noqa: E402
-from stocklab.experiments.run.ray_executor import RayExecutor, UnitFailed, connect  # noqa: E402
+from stocklab.experiments.run.ray_executor import (  # noqa: E402
+    CANCELLED,
+    RayExecutor,
+    UnitFailed,
+    cancel_all,
+    connect,
+)
 from stocklab.experiments.run.runner import RunOptions, run_experiment  # noqa: E402
 
 CONFIG = {
@@ -159,6 +165,19 @@ def test_stop_cancels_running_units(cluster):
     with pytest.raises(UnitFailed, match="build of policy 'slow' was cancelled: TaskCancelledError"):
         fut.result(timeout=30)
     assert time.perf_counter() - t0 < 30
+
+
+def test_cancel_all_stops_every_executor_and_refuses_new_units(cluster):
+    board = ProgressBoard(enabled=False)
+    running = RayExecutor(board).submit(("build", "a"), sleeper, 60.0)
+    try:
+        cancel_all()  # what Ctrl-C during a sweep does
+        with pytest.raises(UnitFailed, match="build of policy 'a' was cancelled"):
+            running.result(timeout=30)
+        with pytest.raises(UnitFailed, match="was not started"):
+            RayExecutor(board).submit(("build", "b"), sleeper, 0.0)
+    finally:
+        CANCELLED.clear()
 
 
 @pytest.mark.parametrize(
