@@ -83,24 +83,39 @@ def train_agent(
         evaluations = ev.evaluations if ev is not None else []
         policy: Policy = agent
     else:
-        from stocklab.agents.sb3.agent import SB3Agent
-        from stocklab.agents.sb3.defaults import with_defaults
-
-        agent = SB3Agent(
-            env_config, kind, with_defaults(kind, hyperparams), seed=seed, torch_threads=torch_threads,
-            tensorboard_log=run / "tensorboard" if run is not None else None,
+        agent, policy, evaluations = _train_sb3(
+            kind, env_config, steps, hyperparams, seed, torch_threads, run,
+            eval_freq=eval_every, eval_episodes=episodes or 4, eval_periods=periods or 1000,
+            eval_seed=eval_seed, patience=patience, checkpoint_freq=checkpoint_every,
+            checkpoint_dir=ckpt_dir, progress_bar=progress_bar, max_seconds=max_seconds, evaluate=evaluate,
+            clock=clock,
         )  # fmt: skip
-        try:
-            agent.learn(
-                steps, eval_freq=eval_every, eval_episodes=episodes or 4, eval_periods=periods or 1000,
-                eval_seed=eval_seed, patience=patience, checkpoint_freq=checkpoint_every,
-                checkpoint_dir=ckpt_dir, progress_bar=progress_bar, max_seconds=max_seconds, evaluate=evaluate, clock=clock,
-            )  # fmt: skip
-        finally:
-            agent.close()
-        evaluations = agent.evaluations
-        policy = agent.policy()
     return TrainResult(policy, agent, agent.num_timesteps, time.perf_counter() - start, list(evaluations))
+
+
+def _train_sb3(
+    kind: str,
+    env_config: EnvConfig | dict[str, Any],
+    steps: int,
+    hyperparams: dict[str, Any] | None,
+    seed: int,
+    torch_threads: int | None,
+    run: Path | None,
+    **learn: Any,
+) -> tuple[Any, Policy, list[tuple[int, float]]]:
+    """An SB3 agent of ``kind`` on its tuned defaults, trained; its greedy policy and evaluations."""
+    from stocklab.agents.sb3.agent import SB3Agent
+    from stocklab.agents.sb3.defaults import with_defaults
+
+    agent = SB3Agent(
+        env_config, kind, with_defaults(kind, hyperparams), seed=seed, torch_threads=torch_threads,
+        tensorboard_log=run / "tensorboard" if run is not None else None,
+    )  # fmt: skip
+    try:
+        agent.learn(steps, **learn)
+    finally:
+        agent.close()
+    return agent, agent.policy(), list(agent.evaluations)
 
 
 def _tabular_callbacks(

@@ -237,23 +237,18 @@ class SB3Agent:
         evaluation), it scores the policy instead of simulating the evaluation episodes. ``clock``
         measures ``max_seconds``: ``wall`` time or the process's ``cpu`` time.
         """
-        from stable_baselines3.common.callbacks import StopTrainingOnNoModelImprovement
-
         from stocklab.agents.tabular.callbacks import timer_of
 
         if total_timesteps < 1:
             raise PolicyError(f"train.steps (={total_timesteps}) must be >= 1")
         callbacks = list(callback) if isinstance(callback, list | tuple) else [callback] if callback else []
         keeper = None
-        if eval_freq and evaluate is not None:
+        if eval_freq:
             keeper = keep_best_callback(self)
-            callbacks.append(scored_eval(self, eval_freq, evaluate, keeper, patience))
-        elif eval_freq:
-            keeper = keep_best_callback(self)
-            # SB3 stops when more than max_no_improvement_evals scores in a row do not improve
-            stop = StopTrainingOnNoModelImprovement(patience - 1, verbose=0) if patience else None
             callbacks.append(
-                fixed_seed_eval(self, eval_freq, eval_episodes, eval_periods, eval_seed, keeper, stop)
+                self._eval_callback(
+                    eval_freq, eval_episodes, eval_periods, eval_seed, keeper, patience, evaluate
+                )
             )
         if max_seconds is not None:
             self.clock.timer = timer_of(clock)
@@ -269,6 +264,25 @@ class SB3Agent:
         if keeper is not None and restore_best and keeper.best is not None:
             self._restore(keeper.best)
         return self
+
+    def _eval_callback(
+        self,
+        freq: int,
+        episodes: int,
+        periods: int,
+        seed: int,
+        keeper: Any,
+        patience: int | None,
+        evaluate: Any,
+    ) -> Any:
+        """Score the greedy policy every ``freq`` steps: by ``evaluate`` if given, else on fixed seeds."""
+        if evaluate is not None:
+            return scored_eval(self, freq, evaluate, keeper, patience)
+        from stable_baselines3.common.callbacks import StopTrainingOnNoModelImprovement
+
+        # SB3 stops when more than max_no_improvement_evals scores in a row do not improve
+        stop = StopTrainingOnNoModelImprovement(patience - 1, verbose=0) if patience else None
+        return fixed_seed_eval(self, freq, episodes, periods, seed, keeper, stop)
 
     def _snapshot(self) -> tuple[Any, Any]:
         rms = copy.deepcopy(getattr(self.venv, "obs_rms", None))

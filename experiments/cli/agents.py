@@ -63,14 +63,8 @@ def bench_optimality(
         fail(exc)
     summary = summarise(records)
     if as_json:
-        budget = {
-            "minutes": ppo_minutes or minutes,
-            "tabular_steps": steps,
-            "sb3_steps": sb3_steps,
-            "jobs": jobs,
-            "seed": seed,
-            "clock": clock,
-        }
+        budget = {"minutes": ppo_minutes or minutes, "tabular_steps": steps, "sb3_steps": sb3_steps}
+        budget |= {"jobs": jobs, "seed": seed, "clock": clock}
         print_json({"instances": names, "budget": budget, "records": records, "summary": summary})
         return
     _print_optimality(records, summary)
