@@ -151,6 +151,7 @@ def _model_stats(demands: list[Any]) -> tuple[np.ndarray, dict[str, np.ndarray],
         pmf = model.pmf() if model.stationary else None
         if pmf is not None:
             mean, var = pmf_moments(pmf)
+            mean = float(model.mean)  # exact, where the pmf's mean misses the truncated tail
             zero, sb = float(pmf[0]), demand_class(*pmf_intermittency(pmf))
         else:
             m, s = model.expected(0, 52)
