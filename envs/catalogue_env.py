@@ -13,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 from stocklab.envs.catalogue.catalogue import Catalogue, sku_seeds
 from stocklab.envs.core.actions import ActionMap
 from stocklab.envs.core.errors import ConfigError
-from stocklab.envs.core.obs import UNBOUNDED
+from stocklab.envs.core.obs import UNBOUNDED, ObsSpec
 from stocklab.envs.engines.batched import BatchedEngine, Streams
 from stocklab.envs.engines.flows import FLOW_FIELDS, SHARED_FIELDS, TOTAL_FIELDS, PeriodFlows
 from stocklab.envs.engines.shared import total
@@ -30,6 +30,82 @@ def default_levels(catalogue: Catalogue) -> np.ndarray:
     longest = max(c.lead_time.upper for c in catalogue.configs)
     top = 4.0 * (np.ceil(longest) + 1.0)
     return np.arange(0.0, top + 0.125, 0.25)
+
+
+def static_features(catalogue: Catalogue) -> np.ndarray:
+    """(N, 8) the static SKU features of the observation table (``lead_time`` .. ``budget_share``)."""
+    cat, s = catalogue, np.asarray(catalogue.demand_scale, dtype=float)
+    cfg = cat.configs
+    h = np.asarray([c.costs.holding for c in cfg])
+    p = np.asarray([c.costs.shortage for c in cfg])
+    k = np.asarray([c.costs.fixed_order for c in cfg])
+    hp = h + p
+    sh = cat.shared
+    cap = None if sh is None or sh.capacity is None else sh.capacity.limit
+    bud = None if sh is None or sh.budget is None else sh.budget.limit
+    zeros = np.zeros(cat.size)
+    return np.stack([
+        np.asarray([c.lead_time.mean for c in cfg]),
+        np.divide(p, hp, out=np.full(cat.size, 0.5), where=hp > 0),
+        np.divide(k, hp * s, out=zeros.copy(), where=hp > 0),
+        cat.stats.get("demand_cv", zeros), cat.stats.get("zero_share", zeros),
+        np.asarray([c.max_order for c in cfg]) / s,
+        zeros if cap is None else cat.volume * s / cap,
+        zeros if bud is None else cat.unit_cost * s / bud,
+    ], axis=1)  # fmt: skip
+
+
+def limit_use(catalogue: Catalogue, on_hand: np.ndarray, on_order: np.ndarray) -> tuple[float, float]:
+    """(sum_i v_i on_hand_i / C, sum_i v_i on_order_i / C): ``capacity_use`` and ``inbound_use`` (0, 0 without C)."""
+    sh = catalogue.shared
+    if sh is None or sh.capacity is None:
+        return 0.0, 0.0
+    cap = float(sh.capacity.limit)
+    return total(catalogue.volume * on_hand) / cap, total(catalogue.volume * on_order) / cap
+
+
+def scale_free(
+    raw: np.ndarray, scale: np.ndarray, static: np.ndarray, capacity_use: float, inbound_use: float
+) -> np.ndarray:
+    """(N, n + 10) float32 observations (the env's table) from raw ObsSpec rows (N, n) in units."""
+    m = raw.shape[1]
+    out = np.empty((raw.shape[0], m + len(SKU_FEATURES)), dtype=np.float32)
+    out[:, :m] = raw / scale[:, None]
+    out[:, m : m + 8] = static
+    out[:, m + 8] = capacity_use
+    out[:, m + 9] = inbound_use
+    return out
+
+
+def level_orders(
+    levels: np.ndarray, scale: np.ndarray, inventory_position: np.ndarray, max_order: np.ndarray | int
+) -> np.ndarray:
+    """Orders (int64 units) raising each SKU towards round(level_i x scale_i): min(max_order, max(0, target - IP))."""
+    target = np.rint(np.asarray(levels) * scale).astype(np.int64)
+    return ActionMap("order_up_to", max_order, None).orders(target, inventory_position)
+
+
+def widen(raw: np.ndarray, spec: ObsSpec, fields: Sequence[tuple[str, int]]) -> np.ndarray:
+    """Raw observations (N, spec.size) laid out as ``fields`` ((name, size) pairs), missing slots 0.
+
+    A field of ``spec`` shorter than in ``fields`` (a shorter pipeline) is padded with zeros, as the
+    batched engine pads SKUs with shorter lead times; ConfigError when ``spec`` has a field that
+    ``fields`` lacks or makes longer (information the target layout cannot hold).
+    """
+    target = dict(fields)
+    out = np.zeros((raw.shape[0], sum(target.values())), dtype=raw.dtype)
+    starts, at = {}, 0
+    for name, size in fields:
+        starts[name], at = at, at + size
+    for f in spec.fields:
+        if f.name not in target or f.size > target[f.name]:
+            have = ", ".join(f"{n}[{k}]" for n, k in fields)
+            raise ConfigError(
+                f"observation field {f.name}[{f.size}] does not fit the layout {have} (a longer lead time, "
+                "backlog or forecasts that the policy never saw)"
+            )
+        out[:, starts[f.name] : starts[f.name] + f.size] = raw[:, spec.index(f.name)]
+    return out
 
 
 class CatalogueVectorEnv(VectorEnv):
@@ -103,7 +179,9 @@ class CatalogueVectorEnv(VectorEnv):
     ## Arguments
     ``catalogue``; ``episode_periods``; ``seed`` (used by a ``reset()`` without seed);
     ``features``: ``normalized`` | ``raw``; ``levels``: the action grid (periods of demand);
-    ``streams``: ``exact`` | ``shared`` (see BatchedEngine); ``reward``: ``cost`` | ``normalized``.
+    ``streams``: ``exact`` | ``shared`` (see BatchedEngine); ``reward``: ``cost`` | ``normalized``;
+    ``layout``: the stock fields of a normalized observation as (name, size) pairs (default: the
+    engine's; a wider one pads missing pipeline slots with zeros, see :func:`widen`).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -118,6 +196,7 @@ class CatalogueVectorEnv(VectorEnv):
         levels: Sequence[float] | np.ndarray | None = None,
         streams: Streams = "exact",
         reward: Literal["cost", "normalized"] = "cost",
+        layout: Sequence[tuple[str, int]] | None = None,
     ) -> None:
         if features not in ("normalized", "raw"):
             raise ConfigError(f"features (={features!r}) must be 'normalized' or 'raw'")
@@ -127,12 +206,18 @@ class CatalogueVectorEnv(VectorEnv):
         self.num_envs = catalogue.size
         self.engine = BatchedEngine.for_catalogue(catalogue, streams=streams)
         self.obs_spec = self.engine.obs_spec
+        own = [(f.name, f.size) for f in self.obs_spec.fields]
+        #: The stock fields of a normalized observation, (name, size) pairs: the engine's own layout,
+        #: or ``layout`` (wider: e.g. a whole catalogue's when training on some of its SKUs)
+        self.layout = own if layout is None else [(str(n), int(k)) for n, k in layout]
+        if features == "normalized":
+            widen(np.zeros((1, self.obs_spec.size), np.float32), self.obs_spec, self.layout)
         self.features = features
         self.periods = int(episode_periods or catalogue.periods or catalogue.configs[0].periods)
         if self.periods < 1:
             raise ConfigError(f"episode_periods (={episode_periods}) must be >= 1")
         self.scale = np.asarray(catalogue.demand_scale, dtype=float)
-        self._static = self._sku_features()
+        self._static = static_features(catalogue)
         h = np.asarray([c.costs.holding for c in catalogue.configs])
         p = np.asarray([c.costs.shortage for c in catalogue.configs])
         unit = (h + p) * self.scale
@@ -142,7 +227,6 @@ class CatalogueVectorEnv(VectorEnv):
             raise ConfigError(
                 "levels must be a non-empty list of order-up-to levels >= 0 (periods of demand)"
             )
-        self._level_map = ActionMap("order_up_to", self.engine.action_map.max_order, None)
         self._build_spaces()
         self._seed = seed
         self._rng: np.random.Generator | None = None
@@ -151,7 +235,7 @@ class CatalogueVectorEnv(VectorEnv):
 
     def _build_spaces(self) -> None:
         if self.features == "normalized":
-            size = self.obs_spec.size + len(SKU_FEATURES)
+            size = sum(k for _, k in self.layout) + len(SKU_FEATURES)
             low = np.full(size, -UNBOUNDED if self.obs_spec.has("backlog") else 0.0, dtype=np.float32)
             self.single_observation_space = spaces.Box(
                 low, np.full(size, UNBOUNDED, np.float32), dtype=np.float32
@@ -165,32 +249,12 @@ class CatalogueVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
-    def _sku_features(self) -> np.ndarray:
-        """(N, 8) the static SKU features of the observation table."""
-        cat, s = self.catalogue, self.scale
-        cfg = cat.configs
-        h = np.asarray([c.costs.holding for c in cfg])
-        p = np.asarray([c.costs.shortage for c in cfg])
-        k = np.asarray([c.costs.fixed_order for c in cfg])
-        hp = h + p
-        sh = cat.shared
-        cap = None if sh is None or sh.capacity is None else sh.capacity.limit
-        bud = None if sh is None or sh.budget is None else sh.budget.limit
-        zeros = np.zeros(cat.size)
-        return np.stack([
-            np.asarray([c.lead_time.mean for c in cfg]),
-            np.divide(p, hp, out=np.full(cat.size, 0.5), where=hp > 0),
-            np.divide(k, hp * s, out=zeros.copy(), where=hp > 0),
-            cat.stats.get("demand_cv", zeros), cat.stats.get("zero_share", zeros),
-            np.asarray([c.max_order for c in cfg]) / s,
-            zeros if cap is None else cat.volume * s / cap,
-            zeros if bud is None else cat.unit_cost * s / bud,
-        ], axis=1)  # fmt: skip
-
     def obs_names(self) -> list[str]:
         """The name of every index of a SKU's observation."""
-        names = self.obs_spec.names()
-        return names + list(SKU_FEATURES) if self.features == "normalized" else names
+        if self.features == "raw":
+            return self.obs_spec.names()
+        names = [n if k == 1 else f"{n}[{i}]" for n, k in self.layout for i in range(k)]
+        return names + list(SKU_FEATURES)
 
     # ----------------------------------------------------------------------------- reset
     def reset(
@@ -227,8 +291,7 @@ class CatalogueVectorEnv(VectorEnv):
             return self.engine.action_map.orders(a, ip)
         if (a < 0).any() or (a >= len(self.levels)).any():
             raise ValueError(f"actions must be in 0 .. {len(self.levels) - 1}")
-        target = np.rint(self.levels[a] * self.scale).astype(np.int64)
-        return self._level_map.orders(target, ip)
+        return level_orders(self.levels[a], self.scale, ip, self.engine.action_map.max_order)
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """One period at every SKU; an ended catalogue episode is reset in the same step."""
@@ -264,19 +327,10 @@ class CatalogueVectorEnv(VectorEnv):
         raw = self.engine.observe()
         if self.features == "raw":
             return raw
-        eng, cat = self.engine, self.catalogue
-        cap = None if cat.shared is None or cat.shared.capacity is None else cat.shared.capacity.limit
-        use = inbound = 0.0
-        if cap is not None:
-            use = total(cat.volume * eng.on_hand) / cap
-            inbound = total(cat.volume * eng.on_order) / cap
-        m = raw.shape[1]
-        out = np.empty((self.num_envs, m + len(SKU_FEATURES)), dtype=np.float32)
-        out[:, :m] = raw / self.scale[:, None]
-        out[:, m : m + 8] = self._static
-        out[:, m + 8] = use
-        out[:, m + 9] = inbound
-        return out
+        use, inbound = limit_use(self.catalogue, self.engine.on_hand, self.engine.on_order)
+        if self.layout != [(f.name, f.size) for f in self.obs_spec.fields]:
+            raw = widen(raw, self.obs_spec, self.layout)
+        return scale_free(raw, self.scale, self._static, use, inbound)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Nothing to release: the engine is arrays in this process."""
