@@ -196,7 +196,7 @@ class SimPyCatalogue:
     def _flows(
         self, results: list[PeriodResult], asked: list[int], placed: list[int], spent: float, wanted: float
     ) -> PeriodFlows:
-        columns = {
+        columns: dict[str, Any] = {
             name: np.asarray([getattr(r, name) for r in results], np.int64 if name in _UNITS else np.float64)
             for name in FLOW_FIELDS
         }
