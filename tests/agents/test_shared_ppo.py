@@ -150,3 +150,40 @@ def test_bad_exports_and_catalogues_are_refused(small, trained):
     )
     with pytest.raises(PolicyError, match="pipeline"):
         trained.policy.bind(longer)
+
+
+def test_the_kind_checks_trains_saves_and_reloads(small, tmp_path):
+    from stocklab.agents.catalogue.kind import SHARED_PPO, load_policy
+    from stocklab.envs.core.kinds import PolicySpec
+
+    with pytest.raises(ConfigError, match="train.steps"):
+        SHARED_PPO.check(None, PolicySpec(name="p", kind="shared_ppo"))
+    with pytest.raises(ConfigError, match=r"policies.p.params.*holdout"):
+        SHARED_PPO.check(
+            None, PolicySpec(name="p", kind="shared_ppo", params={"holdout": 1.5}, train={"steps": 9})
+        )
+    with pytest.raises(ConfigError, match="holdot"):
+        SHARED_PPO.check(
+            None, PolicySpec(name="p", kind="shared_ppo", params={"holdot": 0.2}, train={"steps": 9})
+        )
+    spec = PolicySpec(
+        name="p", kind="shared_ppo", params={"train_skus": TRAIN, "episode_periods": 10}, train={"steps": 128}
+    )
+    SHARED_PPO.check(None, spec, deep=True)
+    policy, info = SHARED_PPO.build_for(small, spec, seed=1, workdir=tmp_path)
+    assert info["train_skus"] == TRAIN and info["heldout_skus"] == ["C", "E"]
+    again = SHARED_PPO.load_for(small, tmp_path)
+    for obs, state in _states(small, policy):
+        np.testing.assert_array_equal(again.orders(obs, state), policy.orders(obs, state))
+    (tmp_path / "bad.json").write_text('{"format": "stocklab-shared-ppo", "format_version": 99}')
+    with pytest.raises(PolicyError, match="version 99"):
+        load_policy(tmp_path / "bad.json", small)
+
+
+def _states(catalogue, policy, periods=10):
+    env = CatalogueVectorEnv(catalogue, periods, 0)
+    env.reset(seed=1)
+    for t in range(periods):
+        obs, state = env.engine.observe(), CatalogueState.of(env.engine, t)
+        yield obs, state
+        env.engine.step(policy.orders(obs, state))
