@@ -14,12 +14,24 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     help="stocklab: simulate, tune, train and compare inventory replenishment policies.",
 )
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed, optimality).")
 app.add_typer(bench_app, name="bench")
 
-for _module in ("simulate", "optimal", "tune", "agents", "demand", "run", "export", "deploy", "engine"):
+for _module in (
+    "simulate",
+    "optimal",
+    "tune",
+    "agents",
+    "demand",
+    "run",
+    "export",
+    "deploy",
+    "engine",
+    "train",
+):
     importlib.import_module(f"stocklab.experiments.cli.{_module}").register(app, bench_app)
 
 
