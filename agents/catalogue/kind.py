@@ -66,7 +66,7 @@ class SharedPPOKind(PolicyKind):
         return validate_section(SharedPPOParams, spec.params, prefix=f"policies.{spec.name}.params")
 
     def check(self, env: Any, spec: PolicySpec, deep: bool = False) -> None:
-        """``train.steps`` is required, ``params`` are known keys; with ``deep`` PPO's hyper-parameters too."""
+        """``train.steps`` is required, ``params`` are known keys, PPO's hyper-parameters (without torch where SB3's source can be read, else only with ``deep``)."""
         if spec.train.steps is None:
             raise ConfigError(
                 f"policies.{spec.name}: shared_ppo needs train.steps (SKU-periods), e.g. 200000"
@@ -76,13 +76,14 @@ class SharedPPOKind(PolicyKind):
             raise ConfigError(
                 f"policies.{spec.name}.params.levels: {p.levels}; a non-empty list of levels >= 0"
             )
-        if deep:
+        from stocklab.agents.sb3.hyperparams import check_without_torch
+
+        hp = {k: v for k, v in spec.hyperparams.items() if k != "normalize"}
+        if not check_without_torch("ppo", hp) and deep:
             from stable_baselines3 import PPO
 
-            from stocklab.agents.catalogue.shared_ppo import DEFAULT_HYPERPARAMS
             from stocklab.agents.sb3.agent import algorithm_kwargs
 
-            hp = {k: v for k, v in {**DEFAULT_HYPERPARAMS, **spec.hyperparams}.items() if k != "normalize"}
             algorithm_kwargs(PPO, hp)
 
     def build_for(

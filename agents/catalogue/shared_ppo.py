@@ -41,10 +41,10 @@ from stocklab.envs.catalogue_env import (
 from stocklab.envs.core.errors import ConfigError, PolicyError
 from stocklab.envs.engines.params import batch_layout
 
-#: PPO hyper-parameters of a shared policy unless the spec overrides them (n_steps per SKU per update).
+#: PPO hyper-parameters of a shared policy unless the spec overrides them (n_steps per SKU per update;
+#: ``batch_size`` defaults to a quarter of a rollout, n_steps x training SKUs).
 DEFAULT_HYPERPARAMS: dict[str, Any] = {
     "n_steps": 32,
-    "batch_size": 512,
     "n_epochs": 5,
     "learning_rate": 3e-4,
     "gamma": 0.95,
@@ -233,7 +233,9 @@ def _learn(
         raise PolicyError(
             "shared_ppo hyperparams.normalize: VecNormalize keyword arguments (a mapping) or true"
         )
-    hp["batch_size"] = min(int(hp["batch_size"]), int(hp["n_steps"]) * env.num_envs)
+    rollout = int(hp["n_steps"]) * env.num_envs
+    # default: 4 equal minibatches of a rollout (n_steps x SKUs), whatever the number of SKUs
+    hp["batch_size"] = min(int(overrides.get("batch_size", max(rollout // 4, 1))), rollout)
     kwargs = algorithm_kwargs(PPO, hp)
     torch.manual_seed(seed)
     # tiny matrices: one thread is faster than several contending for a shared machine's cores

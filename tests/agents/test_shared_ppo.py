@@ -187,3 +187,14 @@ def _states(catalogue, policy, periods=10):
         obs, state = env.engine.observe(), CatalogueState.of(env.engine, t)
         yield obs, state
         env.engine.step(policy.orders(obs, state))
+
+
+def test_bad_hyperparams_are_named():
+    from stocklab.agents.catalogue.kind import SHARED_PPO
+    from stocklab.envs.core.kinds import PolicySpec
+
+    spec = PolicySpec(name="p", kind="shared_ppo", train={"steps": 9}, hyperparams={"n_step": 8})
+    with pytest.raises(
+        PolicyError, match=r"hyperparams.n_step: not a parameter of PPO. Did you mean 'n_steps'"
+    ):
+        SHARED_PPO.check(None, spec, deep=True)
