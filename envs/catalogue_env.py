@@ -133,7 +133,8 @@ class CatalogueVectorEnv(VectorEnv):
 
     ## Observation Space
     A float32 ``Box`` of shape (n + 10,) per SKU (``features="normalized"``): the engine's ObsSpec
-    fields divided by the SKU's ``demand_scale``, then the SKU's features:
+    fields (laid out as ``layout``: n columns; pipeline slots a SKU does not use are 0) divided by
+    the SKU's ``demand_scale``, then the SKU's features:
 
     | index    | field              | meaning                                                           |
     |----------|--------------------|-------------------------------------------------------------------|
