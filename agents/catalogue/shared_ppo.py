@@ -203,8 +203,12 @@ def train_shared_ppo(
         held = [s for s in catalogue.skus if s not in set(train)]
     grid = np.asarray(default_levels(catalogue) if levels is None else levels, dtype=float)
     layout = [(f.name, f.size) for f in batch_layout(list(catalogue.configs)).fields]
+    sub = subset(catalogue, train)
+    # a refused unit is charged its shortage cost in training: the unit it displaced elsewhere, else a
+    # SKU's own reward gains from crowding the warehouse (refused units cost nothing in the engine)
+    penalty = np.asarray([c.costs.shortage for c in sub.configs])
     env = CatalogueVectorEnv(
-        subset(catalogue, train), episode_periods, seed, levels=grid, reward="normalized", layout=layout
+        sub, episode_periods, seed, levels=grid, reward="normalized", layout=layout, refusal_penalty=penalty
     )
     t0 = time.perf_counter()
     model, vecnorm = _learn(env, steps, seed, hyperparams or {}, progress)
