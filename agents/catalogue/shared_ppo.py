@@ -219,7 +219,9 @@ def train_shared_ppo(
     sub = subset(catalogue, train)
     # a refused unit is charged its shortage cost in training: the unit it displaced elsewhere, else a
     # SKU's own reward gains from crowding the warehouse (refused units cost nothing in the engine)
-    penalty = np.asarray([c.costs.shortage for c in sub.configs]) if refusal_penalty is None else refusal_penalty
+    penalty = (
+        np.asarray([c.costs.shortage for c in sub.configs]) if refusal_penalty is None else refusal_penalty
+    )
     env = CatalogueVectorEnv(
         sub, episode_periods, seed, levels=grid, reward="normalized", layout=layout, refusal_penalty=penalty
     )
