@@ -11,6 +11,7 @@ from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.obs import FORECAST_MEAN, FORECAST_STD
 from stocklab.envs.engines.flows import PeriodFlows
 from stocklab.envs.engines.params import BatchParams
+from stocklab.envs.engines.shared import SharedArrays, total
 from stocklab.envs.engines.streams import DemandStreams, LeadStreams, Seed, episode_generators
 
 Streams = Literal["exact", "shared"]
@@ -86,13 +87,34 @@ class BatchedEngine:
     with fractional values), ``env.holding_accrual: time_weighted`` and ``env.simulation:
     per_customer``. The SimPy engine stays the reference for those (``engine: auto`` picks it).
 
+    ## A catalogue: shared limits
+    ``shared`` (a :class:`~stocklab.envs.catalogue.config.SharedLimits`: a warehouse capacity and a
+    purchasing budget per period), with the per-SKU ``volume`` (units of capacity per unit of stock),
+    ``unit_cost`` (money per unit ordered, c) and ``priority`` arrays, couples the stocking points:
+    the budget rations the orders of step 2 and the capacity rations every batch of arrivals of
+    step 1 (those due at t + 1, and the lead-time-0 orders of t), after each SKU's own capacity, by
+    the rules of :mod:`stocklab.envs.engines.shared`. The flows then carry ``overflow_cost`` and
+    ``cut`` per SKU and the period's totals (``capacity_used``, ``overflow``, ``budget_used``,
+    ``budget_asked``). :meth:`for_catalogue` builds the engine of a
+    :class:`~stocklab.envs.catalogue.build.Catalogue`.
+
     ## Cost of a step
     A fixed number of NumPy operations on (B,) arrays, no Python loop over the stocking points; the
     loop over B runs once per 512 periods (to draw each stocking point's block in ``exact`` mode) and
     at resets.
     """
 
-    def __init__(self, config: Any = None, num: int | None = None, *, streams: Streams = "exact") -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        num: int | None = None,
+        *,
+        streams: Streams = "exact",
+        shared: Any = None,
+        volume: Any = None,
+        unit_cost: Any = None,
+        priority: Any = None,
+    ) -> None:
         if streams not in ("exact", "shared"):
             raise ConfigError(f"streams (={streams!r}) must be 'exact' or 'shared'")
         self.params = p = BatchParams.build(config, num)
@@ -101,10 +123,10 @@ class BatchedEngine:
         self.config = p.configs[0]
         self.obs_spec, self.action_map = p.obs_spec, p.action_map
         self.n_pipeline = max(c.pipeline_length for c in p.configs)
-        shared = streams == "shared"
-        self._demand = DemandStreams([c.demand for c in p.configs], shared)
+        one_stream = streams == "shared"
+        self._demand = DemandStreams([c.demand for c in p.configs], one_stream)
         self._leads = (
-            None if p.fixed_lead is not None else LeadStreams([c.lead_time for c in p.configs], shared)
+            None if p.fixed_lead is not None else LeadStreams([c.lead_time for c in p.configs], one_stream)
         )
         self._zi, self._zf = _zeros(B, np.int64), _zeros(B, np.float64)
         self._all = np.arange(B)
@@ -129,6 +151,19 @@ class BatchedEngine:
         self._last_due = np.zeros(B, dtype=np.int64)  # in-sequence: latest due of an order, relative to now
         self._info = _Information(p) if p.information != "none" else None
         self._seeded = False
+        coupled = shared is not None or any(x is not None for x in (volume, unit_cost, priority))
+        self.shared = SharedArrays.build(shared, B, volume, unit_cost, priority) if coupled else None
+        # arrivals are rationed only under a refusal rule (overflow keeps everything)
+        sh = self.shared
+        self._room = sh is not None and sh.capacity is not None and sh.capacity_rule != "overflow"
+
+    @classmethod
+    def for_catalogue(cls, catalogue: Any, *, streams: Streams = "exact") -> BatchedEngine:
+        """The engine of a catalogue: one stocking point per SKU, coupled by its shared limits."""
+        return cls(
+            catalogue.configs, streams=streams, shared=catalogue.shared, volume=catalogue.volume,
+            unit_cost=catalogue.unit_cost, priority=catalogue.priority,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------------- episodes
     def reset(self, seeds: Sequence[Seed] | Seed = None, index: Any = None) -> None:
@@ -193,6 +228,10 @@ class BatchedEngine:
         if q.shape != (self.size,):
             raise ValueError(f"orders has shape {q.shape}; expected ({self.size},)")
         p = self.params
+        sh = self.shared
+        if sh is not None:
+            asked = q
+            q, spent, wanted = sh.budget_orders(q)
         now = self._place(q)
         on_hand, backlog = self.on_hand, self.backlog
         sold = refused = None
@@ -223,13 +262,21 @@ class BatchedEngine:
         if self._history:
             self.recent_demand[:, :-1] = self.recent_demand[:, 1:]
             self.recent_demand[:, -1] = demand
-        return PeriodFlows(
+        flows = PeriodFlows(
             q, demand, _plus(_plus(served, sold), fill), lost, backordered, end_backlog,
-            _plus(arriving, now), self._zi if self._cap is None else _plus(late_refused, refused),
+            _plus(arriving, now),
+            self._zi if self._cap is None and not self._room else _plus(late_refused, refused),
             on_hand, holding, shortage,
             p.fixed_order * (q > 0) if self._fixed_cost else self._zf,
             p.unit_order * q if self._unit_cost else self._zf,
         )  # fmt: skip
+        if sh is not None:
+            charge, over = sh.overflow(on_hand)
+            flows.overflow_cost = self._zf if charge is None else charge
+            flows.cut = asked - q
+            flows.capacity_used = total(sh.volume * self.on_hand)
+            flows.overflow, flows.budget_used, flows.budget_asked = over, spent, wanted
+        return flows
 
     def _place(self, q: np.ndarray) -> np.ndarray | None:
         """Schedule the orders; return the units that arrive at once (lead time 0), or None."""
@@ -269,14 +316,19 @@ class BatchedEngine:
             fill = np.minimum(backlog, units)
             backlog = backlog - fill
             units = units - fill
-        if self._cap is None:
+        if self._cap is None and not self._room:
             return on_hand + units, backlog, fill, None
-        total = on_hand + units
-        kept = np.minimum(total, self._cap)
-        if self._over:  # stock above capacity (a start state) is cut only when something arrives
-            arrived = units > 0 if fill is None else units + fill > 0
-            kept = np.where(arrived, kept, on_hand)
-        return kept, backlog, fill, total - kept
+        whole = on_hand + units
+        kept = whole
+        if self._cap is not None:
+            kept = np.minimum(whole, self._cap)
+            if self._over:  # stock above capacity (a start state) is cut only when something arrives
+                arrived = units > 0 if fill is None else units + fill > 0
+                kept = np.where(arrived, kept, on_hand)
+        if self._room:
+            assert self.shared is not None
+            kept = self.shared.admit(on_hand, kept)
+        return kept, backlog, fill, whole - kept
 
     def _grow(self) -> None:
         """Widen the pipeline ring to hold the longest lead time drawn so far."""

@@ -84,7 +84,7 @@ class BatchParams:
         first = configs[0]
         for k, c in enumerate(configs):
             check_exact(c)
-            _same_layout(first, c, k)
+            same_layout(first, c, k)
         return cls._from_configs(configs)
 
     @classmethod
@@ -101,15 +101,9 @@ class BatchParams:
         for i, c in enumerate(configs):
             pipeline[: len(c.initial.pipeline), i] = c.initial.pipeline
         horizons = [c.demand.horizon for c in configs]
-        amap = ActionMap(
-            first.action.mode,
-            _collapse([c.max_order for c in configs], np.int64),
-            None
-            if first.action.max_level is None
-            else _collapse([c.action.max_level for c in configs], np.int64),
-        )
+        amap = batch_action_map(configs)
         return cls(
-            configs=configs, size=len(configs), obs_spec=_layout(configs), action_map=amap,
+            configs=configs, size=len(configs), obs_spec=batch_layout(configs), action_map=amap,
             lost_sales=first.unmet_demand == "lost",
             holding=_collapse([c.costs.holding for c in configs], np.float64),
             shortage=_collapse([c.costs.shortage for c in configs], np.float64),
@@ -129,7 +123,19 @@ class BatchParams:
         )  # fmt: skip
 
 
-def _layout(configs: list[EnvConfig]) -> ObsSpec:
+def batch_action_map(configs: list[EnvConfig]) -> ActionMap:
+    """The batch's action map: the shared action mode with each stocking point's limits."""
+    first = configs[0]
+    return ActionMap(
+        first.action.mode,
+        _collapse([c.max_order for c in configs], np.int64),
+        None
+        if first.action.max_level is None
+        else _collapse([c.action.max_level for c in configs], np.int64),
+    )
+
+
+def batch_layout(configs: list[EnvConfig]) -> ObsSpec:
     """The batch's observation layout: that of the config with the most pipeline slots.
 
     A stocking point with a shorter pipeline shows zeros in the extra slots (its orders never occupy
@@ -142,7 +148,7 @@ def _layout(configs: list[EnvConfig]) -> ObsSpec:
     return ObsSpec(tuple(replace(f, high=top) if f.name == "on_hand" else f for f in spec.fields))
 
 
-def _same_layout(first: EnvConfig, other: EnvConfig, k: int) -> None:
+def same_layout(first: EnvConfig, other: EnvConfig, k: int) -> None:
     """Stocking points of one batch share the unmet-demand rule, the action mode and observation fields."""
     for key, a, b in (
         ("unmet_demand", first.unmet_demand, other.unmet_demand),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import simpy
@@ -36,6 +37,13 @@ from stocklab.envs.core.seeding import spawn_generators
 
 #: Periods (and lead times) drawn per call to the generators, to keep numpy's call overhead out of step().
 BLOCK = 512
+
+
+class Warehouse(Protocol):
+    """Where a catalogue's stocking points hand their arrivals (see ``simpy_catalogue``)."""
+
+    def deliver(self, point: StockPoint, units: int) -> None:
+        """Take ``units`` arriving at ``point`` now; they are stocked with the instant's other arrivals."""
 
 
 @dataclass(slots=True)
@@ -71,8 +79,10 @@ class PeriodResult:
 class StockPoint:
     """One stocking point simulated in SimPy. Call :meth:`reset`, then :meth:`step` once per period."""
 
-    def __init__(self, config: EnvConfig) -> None:
+    def __init__(self, config: EnvConfig, warehouse: Warehouse | None = None) -> None:
         self.config = config
+        #: A catalogue's shared warehouse: arrivals are handed to it, and it stocks them in batches.
+        self.warehouse = warehouse
         self._h = config.costs.holding
         self._p = config.costs.shortage
         self._k = config.costs.fixed_order
@@ -87,13 +97,17 @@ class StockPoint:
         self._history = config.observation.recent_demand
 
     # ----------------------------------------------------------------- episode
-    def reset(self, seed: int | np.random.SeedSequence | None) -> None:
-        """Start a new episode in the configured initial state; all randomness flows from ``seed``."""
+    def reset(self, seed: int | np.random.SeedSequence | None, sim: simpy.Environment | None = None) -> None:
+        """Start a new episode in the configured initial state; all randomness flows from ``seed``.
+
+        ``sim``: the simulation environment to live in (a catalogue's, shared by its stocking
+        points); a new one by default.
+        """
         gens = spawn_generators(seed)
         self._rng_demand = gens["demand"]
         self._rng_instants = gens["arrival_instants"]
         self._rng_lead = gens["lead_time"]
-        self.sim = simpy.Environment()
+        self.sim = simpy.Environment() if sim is None else sim
         self.period = 0
         init = self.config.initial
         self.on_hand = init.on_hand
@@ -118,42 +132,65 @@ class StockPoint:
     # ------------------------------------------------------------- one period
     def step(self, order: int) -> PeriodResult:
         """Place ``order`` units at the start of the current period and simulate the period."""
-        t = self.period
-        self._sold = self._lost = self._backordered = self._received = self._refused = 0
-        self._area = 0.0
-        self._last_change = float(t)
-        fixed = self._k if order > 0 else 0.0
-        unit = self._c * order
-        if order > 0:
-            self._place(t, order)
-        demand = self._next_demand()
+        self.open_period(order)
+        demand = self.schedule_demand()
         sim = self.sim
-        if self._per_customer:
-            self._schedule_customers(t, demand)
-        else:
-            sim.timeout(0).callbacks.append(lambda _ev: self._serve(demand))
-        end = t + 1
+        end = self.period + 1
         # Equivalent to sim.run(until=end) without its stop event and exception, which cost a third
         # of a step: process every event before t + 1, then advance the clock to t + 1.
         while sim.peek() < end:
             sim.step()
         sim._now = end
+        charged = self.charge()
+        # step 1 of period t + 1: arrivals due exactly at t + 1, so the next observation includes them
+        while sim.peek() <= end:
+            sim.step()
+        return self.close_period(order, demand, charged)
+
+    # The phases of step(), which a catalogue runs for all its stocking points in one environment:
+    # every order is placed before any demand is scheduled, so that the arrivals of lead-time-0
+    # orders of one instant form one batch that is stocked before the period's customers come.
+    def open_period(self, order: int) -> None:
+        """Start the current period: clear its counters and place ``order`` units (step 2)."""
+        t = self.period
+        self._sold = self._lost = self._backordered = self._received = self._refused = 0
+        self._area = 0.0
+        self._last_change = float(t)
+        if order > 0:
+            self._place(t, order)
+
+    def schedule_demand(self) -> int:
+        """Draw the period's demand and schedule serving it (step 3); return it (units)."""
+        demand = self._next_demand()
+        if self._per_customer:
+            self._schedule_customers(self.period, demand)
+        else:
+            self.sim.timeout(0).callbacks.append(lambda _ev: self._serve(demand))
+        return demand
+
+    def charge(self) -> tuple[float, float, int, int]:
+        """Holding and shortage cost of the period, and the on hand and backlog they are charged on.
+
+        Called at t + 1, before the arrivals due then (step 4).
+        """
+        t = self.period
         if self._time_weighted:
             self._area += self.on_hand * (t + 1 - self._last_change)
             holding = self._h * self._area
         else:
             holding = self._h * self.on_hand
         shortage = self._p * (self._lost if self._lost_sales else self.backlog)
-        on_hand_end, backlog_end = self.on_hand, self.backlog
-        # step 1 of period t + 1: arrivals due exactly at t + 1, so the next observation includes them
-        while sim.peek() <= end:
-            sim.step()
-        self.period = end
+        return holding, shortage, self.on_hand, self.backlog
+
+    def close_period(self, order: int, demand: int, charged: tuple[float, float, int, int]) -> PeriodResult:
+        """End the period after the arrivals due at t + 1: advance the clock, return what happened."""
+        holding, shortage, on_hand_end, backlog_end = charged
+        self.period += 1
         if self._history:
             self.recent_demand = [*self.recent_demand[1:], demand]
         return PeriodResult(
             order, demand, self._sold, self._lost, self._backordered, backlog_end, self._received,
-            self._refused, on_hand_end, holding, shortage, fixed, unit,
+            self._refused, on_hand_end, holding, shortage, self._k if order > 0 else 0.0, self._c * order,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ state
@@ -194,7 +231,7 @@ class StockPoint:
             due = self._last_due
         self._last_due = due
         if due <= t:
-            self._receive(units)
+            self._deliver(units)
         else:
             self._schedule_arrival(due, units)
 
@@ -209,9 +246,21 @@ class StockPoint:
         self.outstanding.remove(entry)
         units = int(entry[1])  # entries are [due time, units]: the units are whole
         self.on_order -= units
-        self._receive(units)
+        self._deliver(units)
 
-    def _receive(self, units: int) -> None:
+    def _deliver(self, units: int) -> None:
+        if self.warehouse is None:
+            self.on_hand += self.admit(units)
+        else:
+            self.warehouse.deliver(self, units)
+
+    def admit(self, units: int) -> int:
+        """Receive ``units``: serve the backlog first, refuse what exceeds the own capacity.
+
+        Returns the units that go on hand (negative when stock above the capacity, a start state, is
+        cut); the caller adds them: the stocking point itself, or a catalogue's warehouse after its
+        shared capacity rule.
+        """
         if self._time_weighted:
             self._accrue()
         self._received += units
@@ -224,7 +273,12 @@ class StockPoint:
             refused = self.on_hand + units - self._capacity
             self._refused += refused
             units -= refused
+        return units
+
+    def stock(self, units: int, refused: int) -> None:
+        """Put ``units`` on hand and count ``refused`` more as refused (a warehouse's decision)."""
         self.on_hand += units
+        self._refused += refused
 
     def _serve(self, units: int) -> None:
         if self._time_weighted:

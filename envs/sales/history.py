@@ -93,7 +93,7 @@ class SalesHistory:
 
     def skus(self) -> list[str]:
         """SKU identifiers, in file order of first appearance (sorted for named sources)."""
-        return list(dict.fromkeys(self.frame["sku"]))
+        return list(self._groups())  # groupby(sort=False) keeps the order of first appearance
 
     def series(self, sku: str, split: Split = "all") -> pd.Series:
         """Quantities (units, int64) of one SKU indexed by date, restricted to ``split``."""
