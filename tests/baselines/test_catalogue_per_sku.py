@@ -96,3 +96,45 @@ def test_unknown_base_kind_names_the_allowed_ones():
         per_sku_policy(_catalogue(2), "base_stok")
     with pytest.raises(ConfigError, match="no saved parameters for sku 'S1'"):
         per_sku_from_params(_catalogue(2), {"base": "base_stock", "skus": {"S0": {"level": 3}}})
+
+
+def test_catalogue_kinds_build_and_rebuild_the_same_policy():
+    from stocklab.baselines.registry import CATALOGUE_KINDS
+    from stocklab.envs.core.kinds import KindRegistry, PolicySpec
+
+    kinds = KindRegistry(CATALOGUE_KINDS)
+    assert all(k.scope == "catalogue" for k in kinds)
+    cat = _catalogue(3, capacity=15.0)
+    spec = PolicySpec(name="b", kind="per_sku", params={"base": "ss"}, train={"episodes": 1, "periods": 200})
+    built = kinds.get("per_sku").build_for(cat, spec, seed=9)
+    for i, cfg in enumerate(cat.configs):  # tuned on the training seed, each SKU alone
+        assert built.params["skus"][f"S{i}"] == tune(cfg, "ss", episodes=1, periods=200, seed=9).params
+    again = kinds.get("per_sku").rebuild_for(cat, built.params)
+    assert np.array_equal(
+        simulate(cat, built.policy, [4], 100).sku_cost, simulate(cat, again, [4], 100).sku_cost
+    )
+    news = kinds.get("newsvendor").build_for(cat, PolicySpec(name="n", kind="newsvendor"), seed=0)
+    assert news.params["base"] == "newsvendor" and news.info["method"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("per_sku", {}, "params.base is required"),
+        ("per_sku", {"base": "basestock"}, "'basestock' is not a single-SKU kind.*base_stock"),
+        ("per_sku", {"base": "base_stock", "levle": 3}, "levle"),
+        ("newsvendor", {"base": "ss"}, "fixed to newsvendor"),
+        ("lagrangian", {"target": 1.5}, r"target \(=1.5\) must be in \(0, 1\)"),
+        ("lagrangian", {"z": 1}, "unknown parameter 'z'"),
+    ],
+)
+def test_catalogue_kinds_reject_bad_params_with_one_message(kind, params, message):
+    from stocklab.baselines.registry import CATALOGUE_KINDS
+    from stocklab.envs.core.errors import StocklabError
+    from stocklab.envs.core.kinds import KindRegistry, PolicySpec
+
+    cat = _catalogue(2)
+    with pytest.raises(StocklabError, match=message):
+        KindRegistry(CATALOGUE_KINDS).get(kind).check(
+            cat.configs[0], PolicySpec(name="x", kind=kind, params=params)
+        )
