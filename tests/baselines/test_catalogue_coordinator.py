@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from stocklab.baselines.catalogue.coordinator import LagrangianCoordinator, expected_excess
-from stocklab.baselines.catalogue.fit import Limits, fit_coordinator, fit_prices
+from stocklab.baselines.catalogue.fit import Limits, build_coordinator, fit_coordinator, fit_prices
 from stocklab.baselines.catalogue.levels import score_levels
 from stocklab.baselines.catalogue.per_sku import per_sku_policy
 from stocklab.baselines.catalogue.simulate import simulate
@@ -64,24 +64,24 @@ def test_fitted_price_is_the_smallest_that_keeps_the_average_volume_within_capac
 
 @pytest.mark.slow
 def test_coordinator_respects_a_binding_capacity_and_beats_per_sku_base_stock():
-    free = _catalogue(1e6)  # a capacity that never binds, to measure the volume held
-    base = per_sku_policy(free, "base_stock", episodes=1, periods=300, warmup=50)
-    used = simulate(free, base, EVAL, 600, 50).capacity_used.mean()  # volume held without a limit
-    cat = _catalogue(round(0.8 * used))
-    coordinator = fit_coordinator(cat, episodes=1, periods=300, warmup=50, calibration=(1, 600))
-    ours, theirs = simulate(cat, coordinator, EVAL, 1000, 50), simulate(cat, base, EVAL, 1000, 50)
+    # 20 SKUs paying 1 per unit ordered (so a refused unit is money lost), capacity = 80% of the
+    # volume that per-SKU base-stock holds without a limit
+    free = _catalogue(1e6, n=20)  # a capacity that never binds, to measure the volume held
+    base = per_sku_policy(free, "base_stock", episodes=1, periods=200, warmup=50)
+    used = simulate(free, base, EVAL, 600, 50).capacity_used.mean()
+    cat = _catalogue(round(0.8 * used), n=20)
+    coordinator = fit_coordinator(cat, episodes=1, periods=300, warmup=50, calibration=(1, 500))
+    ours, theirs = simulate(cat, coordinator, EVAL[:2], 800, 50), simulate(cat, base, EVAL[:2], 800, 50)
     assert ours.within_capacity.mean() >= 0.99
     assert theirs.within_capacity.mean() < 0.5  # pro-rata refusals bind in most periods
     margin = 1 - ours.cost.mean() / theirs.cost.mean()
-    print(f"coordinator margin over per-SKU base-stock (pro rata): {margin:.1%}")
-    assert margin > 0.0  # issue 12 targets >= 5% (see the report); this small catalogue gives less
+    print(f"coordinator margin over per-SKU base-stock (pro rata): {margin:.1%}")  # 8.4% when written
+    assert margin >= 0.05  # issue 12's target
 
 
 def test_params_rebuild_the_same_coordinator():
     cat = _catalogue(40.0, n=4)
     table = score_levels(list(cat.configs), episodes=1, periods=200, warmup=20)
-    from stocklab.baselines.catalogue.fit import build_coordinator
-
     lam, mu = fit_prices(table, Limits.of(cat))
     policy = build_coordinator(cat, table, lam, mu, 1.0)
     again = LagrangianCoordinator.from_params(policy.params(), policy.action_map, policy.spec)
