@@ -5,7 +5,8 @@ catalogue. Each SKU's policy is built for its own :class:`EnvConfig` (its demand
 from ``params`` when given (the same for every SKU), else from the kind's defaults (``newsvendor``,
 ``lp``: the critical fractile, forecast-driven when the observation carries forecasts), else tuned by
 the single-SKU tuner :func:`stocklab.baselines.tuning.search.tune` on that SKU alone, with the same
-seed for every SKU. Tuning SKU i in a catalogue is therefore exactly ``tune(configs[i], base,
+seed for every SKU, on its training config (:func:`~stocklab.baselines.catalogue.training.training_catalogue`:
+a replayed SKU replays its train split, never the test period). Tuning SKU i in a catalogue is therefore exactly ``tune(configs[i], base,
 seed=seed)``: the relaxation ignores the shared limits, which the engine's rationing rules enforce
 (the independent per-SKU baseline of issue 12).
 """
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from stocklab.baselines.catalogue.rules import SkuRules
+from stocklab.baselines.catalogue.training import training_catalogue
 from stocklab.baselines.policies.classic import POLICIES, build_policy
 from stocklab.baselines.tuning.search import TUNABLE, TuneResult, tune
 from stocklab.envs.catalogue.policy import CataloguePolicy, CatalogueState
@@ -99,10 +101,11 @@ def per_sku_policy(
             f"Allowed: {', '.join(POLICIES)}"
         )
     configs = list(catalogue.configs)
+    tuning = list(training_catalogue(catalogue).configs)
     tick = progress or (lambda done, total: None)
     policies: list[Policy] = []
     info: list[dict[str, Any]] = []
-    for i, config in enumerate(configs):
+    for i, config in enumerate(tuning):  # built on what was known before the test period
         if params or base not in TUNABLE:
             policies.append(build_policy(base, config, dict(params or {})))
             info.append({"method": "given" if params else "default"})
@@ -133,7 +136,7 @@ def per_sku_from_params(catalogue: Any, saved: dict[str, Any]) -> PerSkuPolicy:
     configs = list(catalogue.configs)
     policies = [
         build_policy(base, cfg, {k: v for k, v in by_sku[s].items() if v is not None})
-        for s, cfg in zip(catalogue.skus, configs, strict=True)
+        for s, cfg in zip(catalogue.skus, training_catalogue(catalogue).configs, strict=True)
     ]
     return PerSkuPolicy(str(base), list(catalogue.skus), configs, policies)
 
