@@ -170,3 +170,22 @@ def test_forecast_driven_newsvendor_orders_as_each_skus_own_policy():
             seen.add((i, own_policy.current_level(own)))  # type: ignore[attr-defined]
         engine.step(got)
     assert len(seen) > 4  # the levels moved with the forecasts
+
+
+def test_replayed_skus_are_tuned_on_their_train_split_not_the_test_period():
+    from stocklab.baselines.catalogue.training import training_catalogue
+
+    cat = build_catalogue({"history": "demo"}, {"unmet_demand": "lost", "lead_time": 1, "max_order": 100})
+    train = training_catalogue(cat)
+    for i, cfg in enumerate(train.configs):
+        assert cfg.demand.values == [int(v) for v in cat.train[i]] and cfg.demand.at_end == "cycle"
+        assert cat.configs[i].demand.values != cfg.demand.values  # the test period is left out
+    stationary = _catalogue(2)
+    assert training_catalogue(stationary) is stationary  # nothing replayed: nothing changes
+    # a 12-period test window leaves no room for a 100-period warm-up: tuning runs on the train split
+    policy = per_sku_policy(cat, "base_stock", episodes=1, periods=100, warmup=100, seed=2)
+    for i, cfg in enumerate(train.configs):
+        assert (
+            policy.params()["skus"][cat.skus[i]]
+            == tune(cfg, "base_stock", episodes=1, periods=100, seed=2).params
+        )
