@@ -189,3 +189,17 @@ def test_replayed_skus_are_tuned_on_their_train_split_not_the_test_period():
             policy.params()["skus"][cat.skus[i]]
             == tune(cfg, "base_stock", episodes=1, periods=100, seed=2).params
         )
+
+
+def test_batch_tuner_finds_the_single_sku_tuners_levels():
+    # small lost-sales SKUs: the single-SKU tuner scores every level exactly (DP); the batch tuner
+    # simulates every level of every SKU at once and must land on the same optimum or next to it
+    cat = _catalogue(3)
+    batch = per_sku_policy(cat, "base_stock", tuner="batch", episodes=4, periods=2000, seed=1)
+    for i, cfg in enumerate(cat.configs):
+        exact = tune(cfg, "base_stock")
+        assert exact.method == "exact"
+        assert abs(batch.params()["skus"][f"S{i}"]["level"] - exact.params["level"]) <= 1
+        assert batch.info[i]["tuning_avg_cost"] == pytest.approx(exact.avg_cost, rel=0.03)
+    with pytest.raises(ConfigError, match="tuner 'batch'"):
+        per_sku_policy(cat, "ss", tuner="batch")
