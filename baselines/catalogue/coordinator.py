@@ -128,18 +128,35 @@ class LagrangianCoordinator(CataloguePolicy):
         return ip, np.where(self.lead == 0, on_hand, before)
 
     def orders(self, obs: np.ndarray, state: CatalogueState | None = None) -> np.ndarray:
-        """Units per SKU: the levels of the first step of the price path whose orders fit the limits."""
+        """Units per SKU: the first step of the price path whose orders fit, topped up towards the step before.
+
+        Between the first step g that fits and step g - 1 (which does not), every SKU gets
+        floor(theta (q_{g-1} - q_g)) more units, theta in [0, 1] the largest share that still fits:
+        both checks are linear in theta, so the rationing is as fine as the units allow even where the
+        path's steps are far apart (or an empty warehouse asks for every level at once).
+        """
         ip, before = self.projected(np.asarray(obs))
         q = self._orders_at(ip)
-        fits = np.ones(q.shape[1], dtype=bool)
+        checks: list[tuple[np.ndarray, float]] = []  # (use of every step, limit)
         if self.capacity is not None and self.z is not None:
             use = self.volume @ before + self.volume @ q
-            fits &= use + self.z * self.sigma <= self.capacity
+            checks.append((use, self.capacity - self.z * self.sigma))
         if self.budget is not None:
-            fits &= self.unit_cost @ q <= self.budget + 1e-9
+            checks.append((self.unit_cost @ q, self.budget + 1e-9))
+        fits = np.ones(q.shape[1], dtype=bool)
+        for use, limit in checks:
+            fits &= use <= limit
         step = int(np.argmax(fits)) if fits.any() else q.shape[1] - 1
         self.steps.append(step)
-        return q[:, step].copy()
+        out = q[:, step].copy()
+        if step > 0 and fits[step]:
+            theta = 1.0
+            for use, limit in checks:
+                extra = use[step - 1] - use[step]
+                if extra > 0:
+                    theta = min(theta, (limit - use[step]) / extra)
+            out += np.floor(max(theta, 0.0) * (q[:, step - 1] - out)).astype(np.int64)
+        return out
 
     @property
     def lambda_(self) -> float:
