@@ -119,14 +119,24 @@ def test_rationing_tops_up_between_two_steps_of_the_price_path():
     obs = engine.observe()
     assert obs[:, 0].sum() == 0  # nothing on hand, nothing on order
 
-    def coordinator(capacity, budget):
+    def coordinator(capacity, budget, adapt=None):
         return LagrangianCoordinator(
             path_levels=np.array([[10, 0], [10, 0]]), path=np.array([[1.0, 0.0], [9.0, 0.0]]),
             lead=np.array([1, 1]), lead_mean=np.zeros(2), lead_sd=np.zeros(2), volume=np.ones(2),
             unit_cost=np.array([1.0, 2.0]), capacity=capacity, budget=budget, z=0.0,
-            action_map=batch_action_map(configs), spec=batch_layout(configs),
+            action_map=batch_action_map(configs), spec=batch_layout(configs), adapt=adapt,
         )  # fmt: skip
 
     assert coordinator(12.0, None).orders(obs).tolist() == [6, 6]
     assert coordinator(None, 9.0).orders(obs).tolist() == [3, 3]
     assert coordinator(25.0, None).orders(obs).tolist() == [10, 10]  # step 0 fits: no rationing
+
+    # the projection's error corrects the room: 12 units projected to arrive (lead time 1), 16 found
+    # on hand a period later -> bias = 1.0 * (16 - 12) = 4 and the room falls to 12 - 4 = 8
+    policy = coordinator(12.0, None, adapt=1.0)
+    assert policy.orders(obs).tolist() == [6, 6]
+    later = obs.copy()
+    spec = batch_layout(configs)
+    for field in ("on_hand", "inventory_position"):
+        later[:, spec.index(field).start] = 8.0
+    assert policy.orders(later).tolist() == [0, 0] and policy.bias == 4.0  # 16 on hand + any order > 8
