@@ -30,6 +30,7 @@ for _module in (
     "deploy",
     "engine",
     "train",
+    "catalogue",
 ):
     importlib.import_module(f"stocklab.experiments.cli.{_module}").register(app, bench_app)
 

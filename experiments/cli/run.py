@@ -37,6 +37,9 @@ def run(
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume (finished work is kept)")
         raise typer.Exit(code=130) from None
+    if (root / "catalogue_summary.json").is_file():
+        _catalogue_summary(root, as_json)
+        return
     summary = json.loads((root / "summary.json").read_text())
     if as_json:
         print_json(summary)
@@ -79,3 +82,34 @@ def _print_summary(console, summary: dict) -> None:  # noqa: ANN001 - a rich Con
         gap = "–" if r["gap_pct"] is None else f"{r['gap_pct']:.2f}"
         table.add_row(name, f"{r['avg_cost']:.3f}", f"± {r['ci95']:.3f}", gap, f"{r['fill_rate']:.4f}")
     console.print(table)
+
+
+def _catalogue_summary(root: Path, as_json: bool) -> None:
+    """Print a catalogue run's results table (or its summary as JSON)."""
+    import json
+
+    from rich.table import Table
+
+    s = json.loads((root / "catalogue_summary.json").read_text())
+    if as_json:
+        print_json(s)
+        return
+    bound = s.get("bound") or {}
+    title = (
+        f"{s['experiment']}: {s['catalogue']['skus']} SKUs, {s['episodes']} episodes x {s['periods']} periods"
+    )
+    table = Table(title=title)
+    for col in ("policy", "cost / period", "gap % to bound", "fill rate", "within capacity"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for name, k in s["policies"].items():
+        gap = "–" if k.get("gap_pct") is None else f"{k['gap_pct']:.2f}"
+        cap = "–" if k.get("within_capacity") is None else f"{k['within_capacity']:.4f}"
+        table.add_row(name, f"{k['cost']:.3f}", gap, f"{k['fill_rate']:.4f}", cap)
+    console.print(table)
+    if bound.get("applies"):
+        console.print(f"lower bound: {bound['value']:.3f} per period; best: {s['best']}")
+    else:
+        console.print(f"no lower bound: {bound.get('why_not')}; best: {s['best']}")
+    console.print(
+        f"report: {root / 'report.html'}  (also report.md, catalogue_summary.json, catalogue_episodes.csv)"
+    )
