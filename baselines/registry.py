@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stocklab.baselines.catalogue.kinds import CATALOGUE_KINDS as _CATALOGUE_KINDS
 from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.kinds import BuildContext, Built, PolicyKind, PolicySpec
 
@@ -143,3 +144,8 @@ KINDS: tuple[PolicyKind, ...] = (
     ClassicKind("lp", "rolling-horizon LP on demand scenarios (HiGHS)", defaults=True, priority=2),
     OptimalKind(),
 )
+
+#: The catalogue kinds (``scope = "catalogue"``: one policy for a whole catalogue), kept apart from
+#: :data:`KINDS` because they build from a catalogue, not an EnvConfig (and reuse names such as
+#: ``newsvendor``): ``KindRegistry(CATALOGUE_KINDS)`` is their registry.
+CATALOGUE_KINDS = _CATALOGUE_KINDS

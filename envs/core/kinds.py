@@ -159,6 +159,8 @@ class PolicyKind:
     #: One line for listings and error messages.
     summary: str = ""
     family: Family = "classic"
+    #: ``sku``: a policy for one stocking point; ``catalogue``: one policy for a whole catalogue.
+    scope: str = "sku"
     #: Whether leaving ``params`` out makes a run tune the policy.
     tunable: bool = False
     #: Whether the kind learns from ``train.steps`` of experience.
