@@ -35,7 +35,22 @@ class BatchedVecEnv(VecEnv):
     """SB3 VecEnv of ``n_envs`` InventoryEnvs (TimeLimit ``periods``) stepped by the batched engine."""
 
     def __init__(self, config: EnvConfig | dict[str, Any], n_envs: int, streams: Streams = "exact") -> None:
-        self.venv = InventoryVectorEnv(n_envs, config, streams=streams)
+        self._attach(InventoryVectorEnv(n_envs, config, streams=streams))
+
+    @classmethod
+    def wrap(cls, venv: Any) -> BatchedVecEnv:
+        """The SB3 VecEnv of any native gymnasium vector env with same-step autoreset.
+
+        For example a ``CatalogueVectorEnv`` (the SKUs of a catalogue as the envs); its reset takes
+        the first of SB3's per-env seeds.
+        """
+        self = cls.__new__(cls)
+        self._attach(venv)
+        return self
+
+    def _attach(self, venv: Any) -> None:
+        self.venv = venv
+        n_envs = venv.num_envs
         self.render_mode = None
         super().__init__(n_envs, self.venv.single_observation_space, self.venv.single_action_space)
         self._actions: np.ndarray | None = None

@@ -86,6 +86,7 @@ def _from_history(cfg: CatalogueConfig, base: EnvConfig, base_dir: str | Path | 
     train_arrays(data, [s for s in skus if s not in data.train], cfg.scale)
     train = [data.train[s] for s in skus]
     scale, stats = sku_stats(train)
+    demands: list[Any]
     if cfg.demand == "replay":
         demands, periods = replay_models(data, skus, cfg.scale)
     else:
@@ -151,6 +152,7 @@ def _model_stats(demands: list[Any]) -> tuple[np.ndarray, dict[str, np.ndarray],
         pmf = model.pmf() if model.stationary else None
         if pmf is not None:
             mean, var = pmf_moments(pmf)
+            mean = float(model.mean)  # exact, where the pmf's mean misses the truncated tail
             zero, sb = float(pmf[0]), demand_class(*pmf_intermittency(pmf))
         else:
             m, s = model.expected(0, 52)
@@ -222,7 +224,9 @@ def _sku_values(
     def covered(periods: float | None) -> int | None:
         return None if periods is None else min(MAX_UNITS, max(1, math.ceil(periods * scale)))
 
-    costs = {k: attrs[k] for k in ("holding", "shortage", "fixed_order", "unit_order") if k in attrs}
+    costs: dict[str, Any] = {
+        k: attrs[k] for k in ("holding", "shortage", "fixed_order", "unit_order") if k in attrs
+    }
     if spec is not None:
         costs.update({k: v for k, v in spec.costs.model_dump().items() if v is not None})
     if costs:
@@ -232,13 +236,15 @@ def _sku_values(
         lead = FixedLeadTime(value=int(attrs["lead_time"]))
     if lead is not None:
         out["lead_time"] = lead
-    max_order = _first(spec and spec.max_order, attrs.get("max_order"), covered(cover and cover.max_order))
+    max_order = _first(
+        spec and spec.max_order, attrs.get("max_order"), covered(None if cover is None else cover.max_order)
+    )
     if max_order is not None:
         out["max_order"] = int(max_order)
     capacity = _first(spec and spec.capacity, attrs.get("capacity"))
     if capacity is not None:
         out["capacity"] = int(capacity)
-    level = covered(cover and cover.max_level)
+    level = covered(None if cover is None else cover.max_level)
     if level is not None and base.action.mode == "order_up_to":
         out["action"] = ActionConfig(mode="order_up_to", max_level=level)
     start = None if cover is None or cover.on_hand is None else round(cover.on_hand * scale)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -122,3 +123,18 @@ def sku_stats(train: list[np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray
     cv = np.divide(stds, means, out=np.zeros_like(means), where=means > 0)
     scale = np.where(means > 0, means, 1.0)
     return scale, {"demand_cv": cv, "zero_share": zeros}
+
+
+def sku_seeds(seed: int, skus: list[str]) -> list[int]:
+    """The episode seed of each SKU in a catalogue episode seeded by ``seed``.
+
+    Derived from the seed and the SKU's id (not its position), so a SKU sees the same demand in any
+    catalogue that holds it under the same seed: a subset, another order, or the SKU alone.
+    """
+    out = []
+    for sku in skus:
+        key = int.from_bytes(hashlib.blake2b(sku.encode(), digest_size=8).digest(), "little")
+        out.append(
+            int(np.random.SeedSequence([int(seed), key]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+        )
+    return out

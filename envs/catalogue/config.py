@@ -202,7 +202,9 @@ class CatalogueConfig(StrictModel):
     scale: PositiveFloat = 1.0
     cleaning: CleaningOptions = Field(default_factory=CleaningOptions)
     cover: Cover | None = None
-    segments: list[Literal["syntetos_boylan", "kmeans"]] = Field(default_factory=lambda: ["syntetos_boylan"])
+    segments: list[Literal["syntetos_boylan", "kmeans"]] = Field(
+        default_factory=lambda: ["syntetos_boylan"]  # type: ignore[arg-type]
+    )
     shared: SharedLimits | None = None
 
     @field_validator("select", mode="before")

@@ -149,8 +149,8 @@ def select(available: list[str], selection: SkuSelection, segment_labels: Any = 
                 f"catalogue.select.sample: {n} is more than the {len(available)} SKUs available"
             )
         rng = np.random.default_rng(np.random.SeedSequence(selection.seed or 0))
-        chosen = np.sort(rng.choice(len(available), size=n, replace=False))
-        return [available[i] for i in chosen.tolist()]
+        picked = np.sort(rng.choice(len(available), size=n, replace=False))
+        return [available[i] for i in picked.tolist()]
     seg = selection.segment
     assert seg is not None and segment_labels is not None
     if seg.method == "syntetos_boylan":

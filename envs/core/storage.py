@@ -31,6 +31,7 @@ FORMATS: dict[str, int] = {
     "stocklab-tabular-agent": 1,  # a saved tabular agent (agents.tabular.persistence)
     "stocklab-sb3-agent": 1,  # a saved Stable-Baselines3 agent (agents.sb3.policy)
     "stocklab-dp-policy": 1,  # the DP optimum as a state table (baselines.exact)
+    "stocklab-shared-ppo": 1,  # a shared catalogue PPO policy (agents.catalogue.kind)
 }
 
 

@@ -91,8 +91,9 @@ class PeriodFlows:
 
     def take(self, index: np.ndarray) -> PeriodFlows:
         """The flows of the stocking points ``index`` (an index array or boolean mask); totals are kept."""
-        per_point = (
-            None if getattr(self, name) is None else getattr(self, name)[index]
+        values: dict[str, Any] = {
+            name: None if getattr(self, name) is None else getattr(self, name)[index]
             for name in FLOW_FIELDS + SHARED_FIELDS
-        )
-        return PeriodFlows(*per_point, *(getattr(self, name) for name in TOTAL_FIELDS))
+        }
+        values.update({name: getattr(self, name) for name in TOTAL_FIELDS})
+        return PeriodFlows(**values)

@@ -33,6 +33,7 @@ from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.obs import FORECAST_MEAN, FORECAST_STD
 from stocklab.envs.engines.flows import FLOW_FIELDS, PeriodFlows
 from stocklab.envs.engines.params import batch_action_map, batch_layout, same_layout
+from stocklab.envs.engines.shared import SharedArrays
 from stocklab.envs.engines.simpy_engine import PeriodResult, StockPoint
 
 _UNITS = frozenset(
@@ -106,6 +107,9 @@ class SimPyCatalogue:
         self.order = sorted(range(n), key=lambda i: (-prio[i], i))
         self._pending: dict[int, int] = {}
         self.sim: simpy.Environment | None = None
+        #: The limits as arrays, as the batched engine holds them (what policies read; the rules
+        #: above are applied from the lists, one SKU at a time)
+        self.shared = SharedArrays.build(shared, n, volume, unit_cost, priority)
 
     @classmethod
     def for_catalogue(cls, catalogue: Any) -> SimPyCatalogue:
@@ -192,7 +196,7 @@ class SimPyCatalogue:
     def _flows(
         self, results: list[PeriodResult], asked: list[int], placed: list[int], spent: float, wanted: float
     ) -> PeriodFlows:
-        columns = {
+        columns: dict[str, Any] = {
             name: np.asarray([getattr(r, name) for r in results], np.int64 if name in _UNITS else np.float64)
             for name in FLOW_FIELDS
         }
