@@ -27,7 +27,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_va
 
 from stocklab.envs.catalogue.config import CatalogueConfig
 from stocklab.envs.core.errors import ConfigError
-from stocklab.envs.core.kinds import check_name
+from stocklab.envs.core.kinds import PolicySpec, check_name
 from stocklab.envs.core.schema import StrictModel, validate_section
 
 #: Catalogue policy kinds a config may name.
@@ -36,23 +36,16 @@ CATALOGUE_KINDS = ("per_sku", "lagrangian", "newsvendor", "shared_ppo")
 PER_SKU_BASES = ("base_stock", "capped_base_stock")
 
 
-class CataloguePolicyConfig(StrictModel):
-    """One catalogue policy: ``kind`` (CATALOGUE_KINDS) and its ``params``.
+class CataloguePolicyConfig(PolicySpec):
+    """One catalogue policy: ``kind`` (CATALOGUE_KINDS) and its ``params`` (``train`` / ``hyperparams``: shared_ppo's).
 
     ``per_sku``: ``{base: base_stock | capped_base_stock}`` tuned per SKU; ``lagrangian``: the
     coordinator (``{target: 0.99}``: share of periods within capacity its rationing aims at);
     ``newsvendor``: each SKU's critical-fractile level of its demand distribution over L + 1 periods;
-    ``shared_ppo``: one network for all SKUs (where the agents package provides it).
+    ``shared_ppo``: one network for all SKUs, trained on some SKUs (``train.steps`` SKU-periods).
     """
 
-    name: str
     kind: Literal["per_sku", "lagrangian", "newsvendor", "shared_ppo"]
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _safe(cls, value: str) -> str:
-        return check_name(value, "a policy name")
 
 
 class TuningConfig(StrictModel):
@@ -108,6 +101,14 @@ class CatalogueExperiment(StrictModel):
                 raise ValueError(
                     f"policies[{i}] ({p.name}).params.base: '{base}' is not one of {', '.join(PER_SKU_BASES)}"
                 )
+            if p.kind == "shared_ppo":
+                from stocklab.agents.catalogue.kind import SHARED_PPO
+                from stocklab.envs.core.errors import StocklabError
+
+                try:
+                    SHARED_PPO.check(None, p)
+                except StocklabError as exc:
+                    raise ValueError(f"policies[{i}] ({p.name}): {exc}") from None
         return policies
 
 

@@ -162,7 +162,7 @@ def build_policy(
     if spec.kind == "newsvendor":
         return newsvendor(tcat, spec.name)
     if spec.kind == "shared_ppo":
-        return _shared_ppo(catalogue, exp, spec)
+        return _shared_ppo(tcat, exp, spec)
     levels = sku_levels(tcat, exp)
     if spec.params.get("base", "base_stock") == "base_stock":
         return base_stock(tcat, exp, spec.name, levels)
@@ -191,11 +191,14 @@ def _tune_cap(
 def _shared_ppo(
     catalogue: Catalogue, exp: CatalogueExperiment, spec: CataloguePolicyConfig
 ) -> CataloguePolicy:
-    try:
-        from stocklab.agents.catalogue import train_shared_ppo  # type: ignore[import-not-found]
-    except ImportError:
-        raise ConfigError(
-            f"policies ({spec.name}): kind 'shared_ppo' is not available in this version of stocklab "
-            "(the shared catalogue PPO agent is not installed); remove it or use per_sku / lagrangian"
-        ) from None
-    return train_shared_ppo(catalogue, **spec.params)  # pragma: no cover - wired when the agent lands
+    """The shared PPO network trained on the tuning scenarios (some SKUs held out), in a scratch folder."""
+    import tempfile
+
+    from stocklab.agents.catalogue.kind import SHARED_PPO
+
+    seed = spec.train.seed if spec.train.seed is not None else exp.evaluation.tuning.seed
+    with tempfile.TemporaryDirectory(prefix="stocklab-shared-ppo-") as work:
+        policy, info = SHARED_PPO.build_for(catalogue, spec, int(seed), work)
+    policy.name = spec.name
+    policy.info = info  # type: ignore[attr-defined]
+    return policy
