@@ -122,25 +122,37 @@ SMALL = {
 }  # fmt: skip
 
 
+SMALL_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "catalogue_small.yaml"
+#: Overrides that make the shipped small catalogue run in seconds.
+SHRINK = [
+    "evaluation.episodes=2", "evaluation.periods=150", "evaluation.warmup=10", "evaluation.worst=3",
+    "evaluation.tuning.episodes=1", "evaluation.tuning.periods=150", "evaluation.tuning.warmup=10",
+    "policies.4.train.steps=1024",
+]  # fmt: skip
+
+
 @pytest.mark.slow
-def test_catalogue_run_end_to_end_through_the_cli(tmp_path: Path) -> None:
-    cfg = tmp_path / "small.yaml"
-    cfg.write_text(yaml.safe_dump(SMALL))
-    res = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "runs"), "--quiet"])
+def test_catalogue_small_end_to_end_through_the_cli(tmp_path: Path) -> None:
+    args = ["run", str(SMALL_CONFIG), "--out", str(tmp_path / "runs"), "--quiet"]
+    res = runner.invoke(app, args + [a for s in SHRINK for a in ("--set", s)])
     assert res.exit_code == 0, res.output
-    root = tmp_path / "runs" / "cat_small_test"
+    root = tmp_path / "runs" / "catalogue_small"
     for name in ("catalogue_episodes.csv", "catalogue_periods.csv", "catalogue_summary.json", "report.md",
                  "report.html", "plots/cost_by_sku.png", "plots/pareto.png", "plots/worst_skus.png",
                  "plots/capacity.png"):  # fmt: skip
         assert (root / name).is_file(), name
     s = json.loads((root / "catalogue_summary.json").read_text())
-    assert list(s["policies"]) == ["base_stock", "capped", "coordinator", "newsvendor"]
+    names = ["base_stock", "capped", "coordinator", "newsvendor", "shared_ppo"]
+    assert list(s["policies"]) == names
     assert s["bound"]["applies"] and s["bound"]["value"] > 0
     eps = pd.read_csv(root / "catalogue_episodes.csv")
-    assert len(eps) == 4 * 2 * 3  # policies x episodes x SKUs
+    assert len(eps) == len(names) * 2 * 6  # policies x episodes x SKUs
     # paired: every policy saw the same demand in each episode, SKU by SKU
     demand = eps.pivot_table(index=["episode", "sku"], columns="policy", values="demand")
     assert (demand.nunique(axis=1) == 1).all()
+    # the table's catalogue cost is the sum of the SKUs' costs
+    cost = eps.groupby("policy")["avg_cost"].sum() / 2
+    assert cost["coordinator"] == pytest.approx(s["policies"]["coordinator"]["cost"])
     html = (root / "report.html").read_text()
     assert f"Best policy: {s['best']}" in html and "Lagrangian lower bound" in html
 
