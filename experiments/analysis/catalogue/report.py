@@ -36,7 +36,12 @@ def summarise(root: Path) -> dict[str, Any]:
     best = K.best_policy(kp)
     diffs = {n: K.paired_difference(episodes, n, best) for n in kp if n != best}
     seg = K.segment_kpis(episodes.assign(segment=episodes["segment"].astype(str)))
-    return {**meta, "best": best, "policies": kp, "paired_vs_best": diffs, "segments": seg.to_dict("records")}
+    costs = K.sku_costs(episodes).reset_index()
+    costs["sku"] = costs["sku"].astype(str)
+    return {
+        **meta, "best": best, "policies": kp, "paired_vs_best": diffs, "segments": seg.to_dict("records"),
+        "sku_costs": costs.to_dict("records"),
+    }  # fmt: skip
 
 
 def _tables(s: dict[str, Any]) -> list[Block]:
@@ -65,7 +70,24 @@ def _tables(s: dict[str, Any]) -> list[Block]:
         blocks += [("h2", "Per Syntetos-Boylan segment"),
                    ("table", (["policy", "segment", "SKUs", "cost", "% of cost", "fill rate %",
                               "SKUs with stock-out %"], rows4))]  # fmt: skip
-    return blocks
+    return blocks + _heldout(s)
+
+
+def _heldout(s: dict[str, Any]) -> list[Block]:
+    """Learned policies on the SKUs they trained on vs those held out, beside the best policy (paired)."""
+    rows = []
+    for name, trained in (s.get("train_skus") or {}).items():
+        skus = pd.DataFrame(s["sku_costs"])
+        inside = skus["sku"].astype(str).isin([str(x) for x in trained])
+        for label, mask in (("trained on", inside), ("held out", ~inside)):
+            if mask.any():
+                own, ref = skus.loc[mask, name].sum(), skus.loc[mask, s["best"]].sum()
+                gap = 100 * (own - ref) / ref if ref else None
+                rows.append([name, label, int(mask.sum()), fmt(own, 2), fmt(ref, 2), fmt(gap, 2)])
+    if not rows:
+        return []
+    head = ["policy", "SKUs", "count", "cost / period", f"{s['best']} on the same SKUs", "difference %"]
+    return [("h2", "Learned policies on SKUs they did not train on"), ("table", (head, rows))]
 
 
 def _lead(s: dict[str, Any]) -> list[Block]:
@@ -77,7 +99,12 @@ def _lead(s: dict[str, Any]) -> list[Block]:
         text += f"; **{fmt(k['gap_pct'], 2)}% above the Lagrangian lower bound** ({fmt(b['value'], 2)})."
     else:
         text += f". No lower bound: {b.get('why_not') or 'not computed'}."
-    return [("lead", text)]
+    out: list[Block] = [("lead", text)]
+    if b.get("applies"):
+        out.append(("p", "The Lagrangian bound holds for every policy whose arrivals the capacity never refuses; "
+                         "a policy with refusals uses a free disposal no single SKU has and may come out below it "
+                         "(a negative gap)."))  # fmt: skip
+    return out
 
 
 def _figures(root: Path, s: dict[str, Any]) -> list[Block]:

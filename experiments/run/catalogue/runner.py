@@ -169,8 +169,11 @@ def _write(
         "bound": bound if bound is not None else {"applies": False, "why_not": "evaluation.bound is off"},
         "timings": {r["name"]: {"build_seconds": r["build_seconds"], "eval_seconds": r["eval_seconds"]}
                     for r in results},
-        "params": {r["name"]: r["params"] for r in results}, "seconds": seconds,
+        "train_skus": {r["name"]: r["params"]["train_skus"] for r in results if "train_skus" in r["params"]},
+        "seconds": seconds,
     }  # fmt: skip
+    for r in results:  # each policy's parameters (per-SKU levels, prices, the network), for export
+        write_json(root / "policies" / f"{r['name']}.json", {"kind": r["kind"], "params": r["params"]})
     write_json(root / "catalogue_run.json", meta)
 
 
