@@ -26,6 +26,7 @@ import numpy as np
 from stocklab.baselines.catalogue.coordinator import LagrangianCoordinator
 from stocklab.baselines.catalogue.levels import LevelTable, score_levels
 from stocklab.baselines.catalogue.simulate import simulate
+from stocklab.baselines.catalogue.training import training_catalogue
 from stocklab.baselines.policies.planning import lead_time_periods, period_pmf
 from stocklab.envs.core.seeding import episode_seeds
 from stocklab.envs.demand import pmf_moments
@@ -194,8 +195,10 @@ def fit_coordinator(
     ``episodes`` x ``periods`` score each candidate level (after ``warmup``), on seeds from
     ``seed``; ``calibration`` = (episodes, periods) of each coupled simulation, on seeds from
     ``seed + 1``; the rationing keeps at least ``target + margin`` of those periods within capacity.
+    Everything is fitted on :func:`training_catalogue` (replayed SKUs replay their train split).
     """
     tick = progress or (lambda done, total: None)
+    catalogue = training_catalogue(catalogue)  # never tune on a replayed test period
     if table is None:
         table = score_levels(
             list(catalogue.configs), episodes=episodes, periods=periods, warmup=warmup, seed=seed

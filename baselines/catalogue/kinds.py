@@ -7,6 +7,7 @@ training seed and returns a :class:`CatalogueBuilt` (the policy, the JSON-ready 
 entries::
 
     {name: base_stock, kind: per_sku, params: {base: base_stock}}          # tuned per SKU
+    {name: fast, kind: per_sku, params: {base: base_stock, tuner: batch}}  # all SKUs in one batch
     {name: s_S, kind: per_sku, params: {base: ss}, train: {episodes: 4}}
     {name: capped, kind: per_sku, params: {base: capped_base_stock, level: 20, cap: 8}}   # given
     {name: newsvendor, kind: newsvendor}                                    # per SKU, from forecasts
@@ -84,6 +85,11 @@ class PerSkuKind(CatalogueKind):
         from stocklab.envs.core.errors import did_you_mean
 
         base, params = self._split(spec)
+        tuner = params.pop("tuner", "single")
+        if tuner not in ("single", "batch") or (tuner == "batch" and base != "base_stock"):
+            raise ConfigError(
+                f"{self.name}: params.tuner '{tuner}' must be 'single', or 'batch' with base base_stock"
+            )
         if base not in POLICIES:
             raise ConfigError(
                 f"{self.name}: params.base '{base}' is not a single-SKU kind.{did_you_mean(base, POLICIES)} "
@@ -99,9 +105,10 @@ class PerSkuKind(CatalogueKind):
         from stocklab.baselines.catalogue.per_sku import per_sku_policy
 
         base, params = self._split(spec)
+        tuner = str(params.pop("tuner", "single"))
         tick = progress or (lambda done, total: None)
         policy = per_sku_policy(
-            catalogue, base, params=params or None, episodes=spec.train.episodes or TRAIN_EPISODES,
+            catalogue, base, params=params or None, tuner=tuner, episodes=spec.train.episodes or TRAIN_EPISODES,
             periods=spec.train.periods or TRAIN_PERIODS, seed=seed,
             progress=lambda done, total: tick(done, total),
         )  # fmt: skip

@@ -5,7 +5,8 @@ catalogue. Each SKU's policy is built for its own :class:`EnvConfig` (its demand
 from ``params`` when given (the same for every SKU), else from the kind's defaults (``newsvendor``,
 ``lp``: the critical fractile, forecast-driven when the observation carries forecasts), else tuned by
 the single-SKU tuner :func:`stocklab.baselines.tuning.search.tune` on that SKU alone, with the same
-seed for every SKU. Tuning SKU i in a catalogue is therefore exactly ``tune(configs[i], base,
+seed for every SKU, on its training config (:func:`~stocklab.baselines.catalogue.training.training_catalogue`:
+a replayed SKU replays its train split, never the test period). Tuning SKU i in a catalogue is therefore exactly ``tune(configs[i], base,
 seed=seed)``: the relaxation ignores the shared limits, which the engine's rationing rules enforce
 (the independent per-SKU baseline of issue 12).
 """
@@ -17,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from stocklab.baselines.catalogue.levels import best_levels
 from stocklab.baselines.catalogue.rules import SkuRules
+from stocklab.baselines.catalogue.training import training_catalogue
 from stocklab.baselines.policies.classic import POLICIES, build_policy
 from stocklab.baselines.tuning.search import TUNABLE, TuneResult, tune
 from stocklab.envs.catalogue.policy import CataloguePolicy, CatalogueState
@@ -84,25 +87,35 @@ def per_sku_policy(
     periods: int = 1000,
     warmup: int = 100,
     seed: int = 0,
+    tuner: str = "single",
     progress: Progress | None = None,
 ) -> PerSkuPolicy:
     """The ``base`` kind applied to every SKU of ``catalogue`` (given, default or tuned parameters).
 
     ``params``: the same parameters for every SKU (as a single-SKU config entry's); when left out, a
     kind with defaults uses them and a tunable kind is tuned per SKU by :func:`tune` with budget
-    ``episodes`` x ``periods`` after ``warmup``, on seeds from ``seed``. ConfigError for an unknown
-    kind, or a kind that needs params and cannot be tuned.
+    ``episodes`` x ``periods`` after ``warmup``, on seeds from ``seed``. ``tuner: batch`` (base_stock
+    only) tunes every SKU at once instead (:func:`~stocklab.baselines.catalogue.levels.best_levels`:
+    one batched simulation of all SKUs' candidate levels, for catalogues of hundreds of SKUs).
+    ConfigError for an unknown kind, or a kind that needs params and cannot be tuned.
     """
     if base not in POLICIES:
         raise ConfigError(
             f"per_sku: params.base '{base}' is not a single-SKU kind.{did_you_mean(base, POLICIES)} "
             f"Allowed: {', '.join(POLICIES)}"
         )
+    if tuner not in ("single", "batch") or (tuner == "batch" and base != "base_stock"):
+        raise ConfigError(f"per_sku: tuner '{tuner}' must be 'single', or 'batch' with base base_stock")
     configs = list(catalogue.configs)
+    tuning = list(training_catalogue(catalogue).configs)
+    if tuner == "batch" and not params:
+        return _batch_base_stock(
+            catalogue, tuning, episodes=episodes, periods=periods, warmup=warmup, seed=seed
+        )
     tick = progress or (lambda done, total: None)
     policies: list[Policy] = []
     info: list[dict[str, Any]] = []
-    for i, config in enumerate(configs):
+    for i, config in enumerate(tuning):  # built on what was known before the test period
         if params or base not in TUNABLE:
             policies.append(build_policy(base, config, dict(params or {})))
             info.append({"method": "given" if params else "default"})
@@ -112,6 +125,18 @@ def per_sku_policy(
             info.append(_tuned(result, seed))
         tick(i + 1, len(configs))
     return PerSkuPolicy(base, list(catalogue.skus), configs, policies, info)
+
+
+def _batch_base_stock(catalogue: Any, tuning: list[EnvConfig], **budget: int) -> PerSkuPolicy:
+    levels, costs = best_levels(tuning, **budget)
+    policies = [
+        build_policy("base_stock", cfg, {"level": int(s)}) for cfg, s in zip(tuning, levels, strict=True)
+    ]
+    info = [
+        {"method": "tuned", "tuning": "batch", "tuning_avg_cost": float(c), "tuning_seed": budget["seed"]}
+        for c in costs
+    ]
+    return PerSkuPolicy("base_stock", list(catalogue.skus), list(catalogue.configs), policies, info)
 
 
 def _tuned(result: TuneResult, seed: int) -> dict[str, Any]:
@@ -133,7 +158,7 @@ def per_sku_from_params(catalogue: Any, saved: dict[str, Any]) -> PerSkuPolicy:
     configs = list(catalogue.configs)
     policies = [
         build_policy(base, cfg, {k: v for k, v in by_sku[s].items() if v is not None})
-        for s, cfg in zip(catalogue.skus, configs, strict=True)
+        for s, cfg in zip(catalogue.skus, training_catalogue(catalogue).configs, strict=True)
     ]
     return PerSkuPolicy(str(base), list(catalogue.skus), configs, policies)
 

@@ -120,7 +120,7 @@ def test_priced_arrival_stock_matches_the_lost_sales_identity():
     assert direct.cost == pytest.approx(shifted.cost + pi * mean, abs=1e-6)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(st.floats(2.0, 7.0), st.floats(0.0, 3.0), st.floats(0.0, 3.0), st.floats(0.0, 3.0))
 def test_dual_is_concave_and_the_bound_is_its_maximum(capacity, a, b, t):
     cat = _catalogue(capacity)
@@ -143,7 +143,7 @@ def test_dual_is_concave_and_the_bound_is_its_maximum(capacity, a, b, t):
     assert dual(mid) <= bound.value + bound.dual_gap + 1e-6
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(st.floats(2.0, 9.0), st.floats(0.5, 3.0))
 def test_bound_falls_as_the_capacity_grows(capacity, more):
     small = lagrangian_bound(_catalogue(capacity))

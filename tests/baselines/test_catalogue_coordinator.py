@@ -88,3 +88,19 @@ def test_params_rebuild_the_same_coordinator():
     a, b = simulate(cat, policy, [3], 200), simulate(cat, again, [3], 200)
     assert np.array_equal(a.sku_cost, b.sku_cost)
     assert policy.params()["levels"] == policy.path_levels[:, 0].tolist()
+
+
+def test_coordinator_keeps_a_binding_budget_in_every_period():
+    skus = [
+        {"sku": f"B{i}", "demand": {"dist": "poisson", "mean": m}, "lead_time": 1,
+         "costs": {"holding": 1.0, "shortage": p}, "unit_cost": c}
+        for i, (m, p, c) in enumerate([(3.0, 9.0, 1.0), (2.0, 4.0, 2.0), (4.0, 19.0, 0.5), (2.5, 6.0, 1.5)])
+    ]  # fmt: skip
+    section = {"skus": skus, "shared": {"budget": {"limit": 8.0, "rule": "pro_rata"}}}
+    cat = build_catalogue(section, {"unmet_demand": "lost", "max_order": 20})
+    # without the budget the orders would cost sum c_i E[D_i] = 3 + 4 + 2 + 3.75 = 12.75 > 8 per period
+    coordinator = fit_coordinator(cat, episodes=1, periods=300, warmup=50)
+    assert coordinator.mu > 0 and coordinator.lambda_ == 0
+    run = simulate(cat, coordinator, EVAL[:2], 500, 50)
+    assert run.within_budget.min() == 1.0  # the rationing never asks for more than the budget
+    assert run.budget_used.mean() <= 8.0

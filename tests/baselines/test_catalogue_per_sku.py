@@ -62,7 +62,7 @@ def test_rules_order_exactly_what_each_skus_own_policy_orders():
 
 @pytest.mark.parametrize("kind", ["base_stock", "ss", "capped_base_stock"])
 def test_tuning_per_sku_equals_tuning_each_sku_alone(kind):
-    cat = _catalogue(2 if kind == "capped_base_stock" else 3)  # the capped search is the slowest
+    cat = _catalogue(1 if kind == "capped_base_stock" else 3)  # the capped search is the slowest
     policy = per_sku_policy(cat, kind, episodes=2, periods=300, warmup=50, seed=5)
     for i, cfg in enumerate(cat.configs):
         alone = tune(cfg, kind, episodes=2, periods=300, warmup=50, seed=5)
@@ -138,3 +138,68 @@ def test_catalogue_kinds_reject_bad_params_with_one_message(kind, params, messag
         KindRegistry(CATALOGUE_KINDS).get(kind).check(
             cat.configs[0], PolicySpec(name="x", kind=kind, params=params)
         )
+
+
+def test_forecast_driven_newsvendor_orders_as_each_skus_own_policy():
+    # seasonal SKUs whose observations carry the demand's mean and sd for the next periods: each
+    # SKU's newsvendor level moves with them, computed for all SKUs at once by the array rule
+    weekly = [1, 1.2, 0.8, 1, 1.5, 0.7, 0.8]
+    skus = [
+        {"sku": f"S{i}", "demand": {"dist": "seasonal", "base": 3 + i, "trend": 0.05, "weekly": weekly},
+         "lead_time": 1 + i % 2}
+        for i in range(4)
+    ]  # fmt: skip
+    env = {"unmet_demand": "lost", "costs": {"holding": 1, "shortage": 9.0}, "max_order": 40}
+    cat = build_catalogue({"skus": skus}, {**env, "observation": {"information": "oracle_mean"}})
+    policy = per_sku_policy(cat, "newsvendor")
+    (group,) = policy.rules.groups
+    assert group.varying  # type: ignore[attr-defined]
+    spec = policy.rules.spec
+    engine = BatchedEngine.for_catalogue(cat)
+    engine.reset([1, 2, 3, 4])
+    seen = set()
+    for _ in range(30):
+        obs = engine.observe()
+        got = policy.orders(obs)
+        for i, own_policy in enumerate(policy.policies):
+            state = spec.to_dict(obs[i])
+            own = own_policy.obs_spec.vector(state)
+            assert got[i] == own_policy.action_map.order(
+                own_policy.act(own), float(state["inventory_position"])
+            )
+            seen.add((i, own_policy.current_level(own)))  # type: ignore[attr-defined]
+        engine.step(got)
+    assert len(seen) > 4  # the levels moved with the forecasts
+
+
+def test_replayed_skus_are_tuned_on_their_train_split_not_the_test_period():
+    from stocklab.baselines.catalogue.training import training_catalogue
+
+    cat = build_catalogue({"history": "demo"}, {"unmet_demand": "lost", "lead_time": 1, "max_order": 100})
+    train = training_catalogue(cat)
+    for i, cfg in enumerate(train.configs):
+        assert cfg.demand.values == [int(v) for v in cat.train[i]] and cfg.demand.at_end == "cycle"
+        assert cat.configs[i].demand.values != cfg.demand.values  # the test period is left out
+    stationary = _catalogue(2)
+    assert training_catalogue(stationary) is stationary  # nothing replayed: nothing changes
+    # a 12-period test window leaves no room for a 100-period warm-up: tuning runs on the train split
+    policy = per_sku_policy(cat, "base_stock", episodes=1, periods=100, warmup=100, seed=2)
+    for i, cfg in enumerate(train.configs):
+        assert (
+            policy.params()["skus"][cat.skus[i]]
+            == tune(cfg, "base_stock", episodes=1, periods=100, seed=2).params
+        )
+
+
+def test_batch_tuner_finds_the_single_sku_tuners_levels():
+    # small lost-sales SKUs: the single-SKU tuner scores every level exactly (DP); the batch tuner
+    # simulates every level of every SKU at once and must land on the same optimum or next to it
+    cat = _catalogue(3)
+    batch = per_sku_policy(cat, "base_stock", tuner="batch", episodes=4, periods=2000, seed=1)
+    for i, cfg in enumerate(cat.configs):
+        exact = tune(cfg, "base_stock")
+        assert exact.method == "exact"
+        assert abs(batch.params()["skus"][f"S{i}"]["level"] - exact.params["level"]) <= 1
+        assert batch.info[i]["tuning_avg_cost"] == pytest.approx(exact.avg_cost, rel=0.03)
+    with pytest.raises(ConfigError, match="tuner 'batch'"):
+        per_sku_policy(cat, "ss", tuner="batch")
