@@ -164,3 +164,23 @@ def test_bad_catalogue_policy_kind_exit_2(tmp_path: Path) -> None:
     res = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "runs")])
     assert res.exit_code == 2
     assert "policies" in res.output and "per_skuu" in res.output
+
+
+def test_bench_catalogue_json_small() -> None:
+    res = runner.invoke(
+        app, ["bench", "catalogue", "--skus", "20", "--periods", "20", "--repeats", "1", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["skus"] == 20 and out["sku_periods_per_s"] > 0 and len(out["runs"]) == 1
+
+
+def test_validate_catalogue_config_and_bad_attribute(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["validate", str(SMALL_CONFIG)])
+    assert res.exit_code == 0 and "catalogue of 6 SKUs" in res.output
+    bad = yaml.safe_load(SMALL_CONFIG.read_text())
+    bad["catalogue"]["skus"][2]["lead_time"] = -1
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(bad))
+    res = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "runs")])
+    assert res.exit_code == 2 and "lead_time" in res.output and "-1" in res.output
