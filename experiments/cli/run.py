@@ -58,7 +58,12 @@ def report(
     try:
         if not run_dir.is_dir():
             raise DataError(f"{run_dir}: not a folder (give runs/<name> of a finished run)")
-        path = rebuild(run_dir)
+        if (run_dir / "catalogue_run.json").is_file():
+            from stocklab.experiments.analysis.catalogue.report import rebuild as rebuild_catalogue
+
+            path = rebuild_catalogue(run_dir)
+        else:
+            path = rebuild(run_dir)
     except StocklabError as exc:
         fail(exc)
     console.print(f"report: {path}")

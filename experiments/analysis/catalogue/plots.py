@@ -15,6 +15,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from stocklab.experiments.analysis.plots import _save  # noqa: E402
 
+#: Periods shown by the capacity plot.
+SHOWN_PERIODS = 120
 WIDTH = 11.0  # inches: 1,210 px at the report's DPI, inside a 1,280 px window
 
 
@@ -85,13 +87,13 @@ def worst_skus_figure(trace: pd.DataFrame, order: list[str], policy: str) -> Fig
 def capacity_figure(periods: pd.DataFrame, capacity: float) -> Figure:
     """Capacity utilisation (volume on hand after arrivals / C) over the first episode, per policy."""
     fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
-    first = periods[periods["episode"] == 0]
+    first = periods[(periods["episode"] == 0) & (periods["period"] < SHOWN_PERIODS)]  # readable lines
     for name, g in first.groupby("policy", sort=False):
         ax.plot(g["period"], 100 * g["capacity_used"] / capacity, label=str(name), linewidth=1)
     ax.axhline(100, color="#C44E52", linestyle="--", linewidth=1, label="capacity")
     ax.set_xlabel("period")
     ax.set_ylabel("% of capacity used")
-    ax.set_title("Capacity utilisation over time (first episode)")
+    ax.set_title(f"Capacity utilisation over time (first episode, up to {SHOWN_PERIODS} periods)")
     ax.legend(fontsize=8, ncol=3)
     ax.grid(alpha=0.3)
     return fig
