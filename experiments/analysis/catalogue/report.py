@@ -36,10 +36,12 @@ def summarise(root: Path) -> dict[str, Any]:
     best = K.best_policy(kp)
     diffs = {n: K.paired_difference(episodes, n, best) for n in kp if n != best}
     seg = K.segment_kpis(episodes.assign(segment=episodes["segment"].astype(str)))
+    clusters = K.segment_kpis(episodes, "cluster") if episodes["cluster"].nunique() > 1 else pd.DataFrame()
     costs = K.sku_costs(episodes).reset_index()
     costs["sku"] = costs["sku"].astype(str)
     return {
         **meta, "best": best, "policies": kp, "paired_vs_best": diffs, "segments": seg.to_dict("records"),
+        "clusters": clusters.to_dict("records"),
         "sku_costs": costs.to_dict("records"),
     }  # fmt: skip
 
@@ -63,13 +65,14 @@ def _tables(s: dict[str, Any]) -> list[Block]:
         rows3 = [[n, pm(d["mean"], d["ci95"], 2), fmt(d["pct"], 2)] for n, d in s["paired_vs_best"].items()]
         blocks += [("h2", f"Paired differences to {s['best']} (same SKUs, same demand)"),
                    ("table", (["policy", "cost difference / period", "% of best's cost"], rows3))]  # fmt: skip
-    seg = pd.DataFrame(s["segments"])
-    if len(seg) and seg["segment"].nunique() > 1:
-        rows4 = [[r["policy"], r["segment"], r["skus"], fmt(r["cost"], 2), _pct(r["cost_share"]),
-                  _pct(r["fill_rate"], 2), _pct(r["stockout_sku_share"])] for r in s["segments"]]  # fmt: skip
-        blocks += [("h2", "Per Syntetos-Boylan segment"),
-                   ("table", (["policy", "segment", "SKUs", "cost", "% of cost", "fill rate %",
-                              "SKUs with stock-out %"], rows4))]  # fmt: skip
+    for key, col, title in (("segments", "segment", "Per Syntetos-Boylan segment"),
+                            ("clusters", "cluster", "Per K-means cluster (by increasing mean demand)")):  # fmt: skip
+        seg = pd.DataFrame(s.get(key) or [])
+        if len(seg) and seg[col].nunique() > 1:
+            rows4 = [[r["policy"], r[col], r["skus"], fmt(r["cost"], 2), _pct(r["cost_share"]),
+                      _pct(r["fill_rate"], 2), _pct(r["stockout_sku_share"])] for r in s[key]]  # fmt: skip
+            blocks += [("h2", title), ("table", (["policy", col, "SKUs", "cost", "% of cost", "fill rate %",
+                                                  "SKUs with stock-out %"], rows4))]  # fmt: skip
     return blocks + _heldout(s)
 
 
