@@ -133,7 +133,8 @@ class CatalogueVectorEnv(VectorEnv):
 
     ## Observation Space
     A float32 ``Box`` of shape (n + 10,) per SKU (``features="normalized"``): the engine's ObsSpec
-    fields divided by the SKU's ``demand_scale``, then the SKU's features:
+    fields (laid out as ``layout``: n columns; pipeline slots a SKU does not use are 0) divided by
+    the SKU's ``demand_scale``, then the SKU's features:
 
     | index    | field              | meaning                                                           |
     |----------|--------------------|-------------------------------------------------------------------|
@@ -154,7 +155,9 @@ class CatalogueVectorEnv(VectorEnv):
 
     ## Rewards
     ``reward="cost"``: - the SKU's cost of the period (money: holding, shortage, fixed, unit and its
-    share of the overflow charge). ``reward="normalized"``: that cost / ((h + p) x demand_scale), so
+    share of the overflow charge), plus ``refusal_penalty`` x the SKU's units refused by the
+    capacity (0 by default: refused units cost nothing, as in the engine; a training signal against
+    crowding the others out, not part of ``info["cost"]``). ``reward="normalized"``: that / ((h + p) x demand_scale), so
     that SKUs of every size weigh alike in a shared policy's loss.
 
     ## Episode End and Autoreset (``AutoresetMode.SAME_STEP``)
@@ -181,7 +184,8 @@ class CatalogueVectorEnv(VectorEnv):
     ``features``: ``normalized`` | ``raw``; ``levels``: the action grid (periods of demand);
     ``streams``: ``exact`` | ``shared`` (see BatchedEngine); ``reward``: ``cost`` | ``normalized``;
     ``layout``: the stock fields of a normalized observation as (name, size) pairs (default: the
-    engine's; a wider one pads missing pipeline slots with zeros, see :func:`widen`).
+    engine's; a wider one pads missing pipeline slots with zeros, see :func:`widen`);
+    ``refusal_penalty``: money per refused unit in the reward (a number or one per SKU, >= 0).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -197,6 +201,7 @@ class CatalogueVectorEnv(VectorEnv):
         streams: Streams = "exact",
         reward: Literal["cost", "normalized"] = "cost",
         layout: Sequence[tuple[str, int]] | None = None,
+        refusal_penalty: float | Sequence[float] | np.ndarray = 0.0,
     ) -> None:
         if features not in ("normalized", "raw"):
             raise ConfigError(f"features (={features!r}) must be 'normalized' or 'raw'")
@@ -221,6 +226,9 @@ class CatalogueVectorEnv(VectorEnv):
         h = np.asarray([c.costs.holding for c in catalogue.configs])
         p = np.asarray([c.costs.shortage for c in catalogue.configs])
         unit = (h + p) * self.scale
+        self._penalty = np.broadcast_to(np.asarray(refusal_penalty, dtype=float), (catalogue.size,)).copy()
+        if not (np.isfinite(self._penalty).all() and (self._penalty >= 0).all()):
+            raise ConfigError(f"refusal_penalty (={refusal_penalty}) must be >= 0 (money per refused unit)")
         self._reward_unit = np.where(unit > 0, unit, 1.0) if reward == "normalized" else None
         self.levels = np.asarray(default_levels(catalogue) if levels is None else levels, dtype=float)
         if self.levels.ndim != 1 or len(self.levels) < 1 or (self.levels < 0).any():
@@ -309,7 +317,8 @@ class CatalogueVectorEnv(VectorEnv):
         terminated = eng.terminated
         truncated = np.full(n, self._elapsed >= self.periods) | (terminated.any() & ~terminated)
         obs = self.observe()
-        reward = -cost if self._reward_unit is None else -cost / self._reward_unit
+        charged = cost + self._penalty * flows.refused if self._penalty.any() else cost
+        reward = -charged if self._reward_unit is None else -charged / self._reward_unit
         done = terminated | truncated
         if done.any():
             final_obs = np.empty(n, dtype=object)

@@ -93,7 +93,9 @@ def generalization(
     (mean over the group of cost / ((h + p) x demand scale)), and with ``reference``: the same policy
     and the per-SKU best constant grid level (:func:`grid_reference`) both without the limits,
     ``relaxed_cost``, ``reference_cost`` and ``gap`` = relaxed_cost / reference_cost - 1 (how far the
-    shared policy is from a per-SKU tuned level, on SKUs it trained on vs SKUs it never saw).
+    shared policy is from a per-SKU tuned level, on SKUs it trained on vs SKUs it never saw), and
+    ``independent_cost``: those per-SKU levels run together under the limits (the engine's rationing),
+    the independent per-SKU baseline to compare ``cost`` with.
     """
     periods = int(periods or catalogue.periods or catalogue.configs[0].periods)
     bound = policy.bind(catalogue)
@@ -101,18 +103,22 @@ def generalization(
     hp = np.asarray([c.costs.holding + c.costs.shortage for c in catalogue.configs])
     unit = np.where(hp > 0, hp, 1.0) * catalogue.demand_scale
     is_train = np.isin(np.asarray(catalogue.skus), list(train_skus))
-    relaxed = ref = None
+    relaxed = ref = independent = None
     if reference:
         free = replace(catalogue, shared=None)
         relaxed = sku_costs(policy.bind(free), free, episodes, periods, seed).mean(axis=0)
-        _, ref = grid_reference(catalogue, bound.network.levels, episodes, periods, seed)
+        best, ref = grid_reference(catalogue, bound.network.levels, episodes, periods, seed)
+        independent = sku_costs(_ConstantLevels(best, catalogue), catalogue, episodes, periods, seed).mean(
+            axis=0
+        )
     out: dict[str, Any] = {"episodes": episodes, "periods": periods, "seed": seed}
     for name, mask in (("train", is_train), ("heldout", ~is_train)):
         group: dict[str, Any] = {"skus": int(mask.sum())}
         if mask.any():
             group["cost"] = float(cost[mask].sum())
             group["normalized_cost"] = float((cost[mask] / unit[mask]).mean())
-            if relaxed is not None and ref is not None:
+            if relaxed is not None and ref is not None and independent is not None:
+                group["independent_cost"] = float(independent[mask].sum())
                 group["relaxed_cost"] = float(relaxed[mask].sum())
                 group["reference_cost"] = float(ref[mask].sum())
                 group["gap"] = float(relaxed[mask].sum() / ref[mask].sum() - 1.0)

@@ -31,7 +31,6 @@ from stocklab.envs.catalogue.config import SharedLimits
 from stocklab.envs.catalogue.policy import CataloguePolicy, CatalogueState
 from stocklab.envs.catalogue_env import (
     CatalogueVectorEnv,
-    default_levels,
     level_orders,
     limit_use,
     scale_free,
@@ -45,8 +44,8 @@ from stocklab.envs.engines.params import batch_layout
 #: ``batch_size`` defaults to a quarter of a rollout, n_steps x training SKUs).
 DEFAULT_HYPERPARAMS: dict[str, Any] = {
     "n_steps": 32,
-    "n_epochs": 5,
-    "learning_rate": 3e-4,
+    "n_epochs": 10,
+    "learning_rate": 1e-3,
     "gamma": 0.95,
     "gae_lambda": 0.9,
     "ent_coef": 0.0,
@@ -161,6 +160,17 @@ def subset(catalogue: Catalogue, skus: Sequence[str]) -> Catalogue:
     return catalogue.subset(idx, shared=scaled_limits(catalogue, idx))
 
 
+def shared_levels(catalogue: Catalogue) -> np.ndarray:
+    """The default grid of a shared policy: 0, 0.25, ..., 2 (L_max + 1) + 2 periods of demand.
+
+    Half the env's default (:func:`~stocklab.envs.catalogue_env.default_levels`): a base-stock level
+    of a critical fractile up to 0.98 at a demand CV up to 1 lies below it, and fewer actions are
+    learnt faster.
+    """
+    longest = max(c.lead_time.upper for c in catalogue.configs)
+    return np.arange(0.0, 2.0 * (np.ceil(longest) + 1.0) + 2.0 + 0.125, 0.25)
+
+
 # ----------------------------------------------------------------------------------------- training
 @dataclass
 class SharedPPOResult:
@@ -186,13 +196,16 @@ def train_shared_ppo(
     episode_periods: int | None = None,
     levels: Sequence[float] | None = None,
     progress: Progress | None = None,
+    refusal_penalty: float | None = None,
 ) -> SharedPPOResult:
     """Train one PPO policy on the training SKUs of ``catalogue`` for ``steps`` SKU-periods.
 
     ``train_skus`` (default: :func:`split_skus` with ``holdout`` and ``seed``) are the SKUs trained on;
     the others are held out. ``hyperparams`` override :data:`DEFAULT_HYPERPARAMS` (PPO's constructor
     arguments; ``normalize``: VecNormalize keyword arguments). ``episode_periods`` defaults to the
-    catalogue's (its ``periods``, else the env section's). Same inputs and seed, same policy.
+    catalogue's (its ``periods``, else the env section's). ``refusal_penalty``: money per unit the
+    capacity refuses, in the training reward only (default: the SKU's shortage cost). Same inputs and
+    seed, same policy.
     """
     if steps < 1:
         raise ConfigError(f"shared_ppo train.steps (={steps}) must be >= 1")
@@ -201,10 +214,16 @@ def train_shared_ppo(
     else:
         train = [catalogue.skus[catalogue.index(s)] for s in train_skus]
         held = [s for s in catalogue.skus if s not in set(train)]
-    grid = np.asarray(default_levels(catalogue) if levels is None else levels, dtype=float)
+    grid = np.asarray(shared_levels(catalogue) if levels is None else levels, dtype=float)
     layout = [(f.name, f.size) for f in batch_layout(list(catalogue.configs)).fields]
+    sub = subset(catalogue, train)
+    # a refused unit is charged its shortage cost in training: the unit it displaced elsewhere, else a
+    # SKU's own reward gains from crowding the warehouse (refused units cost nothing in the engine)
+    penalty = (
+        np.asarray([c.costs.shortage for c in sub.configs]) if refusal_penalty is None else refusal_penalty
+    )
     env = CatalogueVectorEnv(
-        subset(catalogue, train), episode_periods, seed, levels=grid, reward="normalized", layout=layout
+        sub, episode_periods, seed, levels=grid, reward="normalized", layout=layout, refusal_penalty=penalty
     )
     t0 = time.perf_counter()
     model, vecnorm = _learn(env, steps, seed, hyperparams or {}, progress)
@@ -263,6 +282,7 @@ def _fit(
 
     vecnorm = VecNormalize(BatchedVecEnv.wrap(env), gamma=kwargs.get("gamma", 0.99), **norm)
     model = PPO("MlpPolicy", vecnorm, seed=seed, device="cpu", verbose=0, **kwargs)
+    _prior(model, env)
 
     class _Report(BaseCallback):
         def _on_step(self) -> bool:
@@ -273,3 +293,20 @@ def _fit(
     model.learn(total_timesteps=steps, callback=_Report())
     vecnorm.training = False
     return model, vecnorm
+
+
+def _prior(model: Any, env: CatalogueVectorEnv) -> None:
+    """Start the action head near sensible levels: logits_k = -(levels_k - c)^2 / 2 (c in periods of demand).
+
+    SB3 starts a categorical policy almost uniform over the grid, so early on the SKUs ask for up to
+    4 (L_max + 1) periods of demand and a shared warehouse is always full; centring the first policy at
+    c = 1.25 x (mean lead time + 1) (about a base-stock level) lets learning start from a sensible
+    warehouse. Only the head's bias changes, so the export stays the network's weights.
+    """
+    import torch
+
+    lead = float(np.mean([c.lead_time.mean for c in env.catalogue.configs]))
+    centre = 1.25 * (lead + 1.0)
+    bias = -0.5 * (env.levels - centre) ** 2
+    with torch.no_grad():
+        model.policy.action_net.bias.copy_(torch.as_tensor(bias - bias.max(), dtype=torch.float32))

@@ -158,3 +158,38 @@ def test_a_good_attribute_table_sets_the_skus(tmp_path):
     assert [c.lead_time.mean for c in cat.configs] == [0, 3]
     assert [c.costs.holding for c in cat.configs] == [1.0, 0.5]  # EnvConfig default h = 1
     assert cat.configs[0].max_order == 7
+
+
+def test_a_wider_layout_pads_pipeline_slots_with_zeros(small):
+    short = small.subset([0, 1])  # lead time 1 only: no pipeline slot
+    own = CatalogueVectorEnv(short, 5, 0)
+    assert [f.name for f in own.obs_spec.fields] == ["on_hand", "inventory_position"]
+    wide = CatalogueVectorEnv(
+        short, 5, 0, layout=[("on_hand", 1), ("pipeline", 2), ("inventory_position", 1)]
+    )
+    a, _ = own.reset(seed=2)
+    b, _ = wide.reset(seed=2)
+    assert wide.obs_names()[:4] == ["on_hand", "pipeline[0]", "pipeline[1]", "inventory_position"]
+    np.testing.assert_array_equal(b[:, [0, 3]], a[:, :2])
+    assert (b[:, 1:3] == 0).all()
+    np.testing.assert_array_equal(b[:, 4:], a[:, 2:])
+    with pytest.raises(ConfigError, match=r"observation field pipeline\[1\] does not fit"):
+        CatalogueVectorEnv(small, 5, 0, layout=[("on_hand", 1), ("inventory_position", 1)])
+
+
+def test_refusal_penalty_enters_the_reward_only(small):
+    pen = np.asarray([9.0, 9, 9, 4, 9, 18])
+    a = CatalogueVectorEnv(small, 30, 5, refusal_penalty=pen)
+    b = CatalogueVectorEnv(small, 30, 5)
+    a.reset(seed=5)
+    b.reset(seed=5)
+    refused = 0
+    for _ in range(12):
+        _, ra, _, _, ia = a.step(np.full(6, 48))  # the top of the grid: the warehouse refuses arrivals
+        _, rb, _, _, ib = b.step(np.full(6, 48))
+        np.testing.assert_array_equal(ia["cost"], ib["cost"])
+        np.testing.assert_allclose(ra, rb - pen * ib["refused"])
+        refused += ib["refused"].sum()
+    assert refused > 0
+    with pytest.raises(ConfigError, match="refusal_penalty"):
+        CatalogueVectorEnv(small, refusal_penalty=-1.0)
