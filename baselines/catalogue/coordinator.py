@@ -16,6 +16,9 @@ up to the levels of the first step whose orders fit: projected volume + z sigma 
 (sigma: the standard deviation of the lead-time demand's volume, summed over SKUs). Raising the price
 cuts first the units whose space is worth least, so the periods where a limit binds are rationed by
 the same prices that set the levels. ``z`` sets how much room is kept for the demand's randomness.
+Between the first step that fits and the one before it, the orders are topped up by the largest
+common share that still fits. With ``adapt``, the room also absorbs the smoothed error of the
+projections made a lead time ago (demand drifting away from the fitted pmfs).
 
 Every array below has one entry per SKU, in catalogue order; the policy decides for all SKUs at once
 with (N, G) array operations (G: steps of the price path).
@@ -79,6 +82,7 @@ class LagrangianCoordinator(CataloguePolicy):
         action_map: ActionMap,
         spec: ObsSpec,
         info: dict[str, Any] | None = None,
+        adapt: float | None = None,
     ) -> None:
         self.path_levels = np.asarray(path_levels, dtype=np.int64)
         self.path = np.asarray(path, dtype=float).reshape(-1, 2)
@@ -95,6 +99,10 @@ class LagrangianCoordinator(CataloguePolicy):
             if arr.shape != (n,):
                 raise PolicyError(f"lagrangian: {name} has shape {arr.shape}; expected ({n},)")
         self.capacity, self.budget, self.z = capacity, budget, z
+        if adapt is not None and not 0.0 < float(adapt) <= 1.0:
+            raise PolicyError(f"lagrangian: adapt (={adapt!r}) must be in (0, 1]")
+        self.adapt = None if adapt is None else float(adapt)
+        self._lag = max(1, round(float(np.mean(self.lead)))) if n else 1
         self.sigma = float(np.sqrt(np.sum((self.volume * self.lead_sd) ** 2)))
         self.action_map, self.spec = action_map, spec
         self._ip = spec.index("inventory_position").start
@@ -108,10 +116,15 @@ class LagrangianCoordinator(CataloguePolicy):
         )
         #: Step of the price path used in each period of the episode so far (for reports).
         self.steps: list[int] = []
+        self._predicted: list[float] = []
+        #: Smoothed error of the projected volume (actual - projected, units of volume).
+        self.bias = 0.0
 
     def reset(self) -> None:
         """Start a new episode (forget the steps taken)."""
         self.steps = []
+        self._predicted = []
+        self.bias = 0.0
 
     def _orders_at(self, ip: np.ndarray) -> np.ndarray:
         """(N, G) units ordered by the levels of every step, through the action map's limits."""
@@ -128,18 +141,50 @@ class LagrangianCoordinator(CataloguePolicy):
         return ip, np.where(self.lead == 0, on_hand, before)
 
     def orders(self, obs: np.ndarray, state: CatalogueState | None = None) -> np.ndarray:
-        """Units per SKU: the levels of the first step of the price path whose orders fit the limits."""
+        """Units per SKU: the first step of the price path whose orders fit, topped up towards the step before.
+
+        Between the first step g that fits and step g - 1 (which does not), every SKU gets
+        floor(theta (q_{g-1} - q_g)) more units, theta in [0, 1] the largest share that still fits:
+        both checks are linear in theta, so the rationing is as fine as the units allow even where the
+        path's steps are far apart (or an empty warehouse asks for every level at once).
+        """
         ip, before = self.projected(np.asarray(obs))
         q = self._orders_at(ip)
-        fits = np.ones(q.shape[1], dtype=bool)
+        checks: list[tuple[np.ndarray, float]] = []  # (use of every step, limit)
         if self.capacity is not None and self.z is not None:
             use = self.volume @ before + self.volume @ q
-            fits &= use + self.z * self.sigma <= self.capacity
+            if self.adapt is not None:
+                self._learn(float(self.volume @ np.asarray(obs)[:, self._on_hand]))
+            checks.append((use, self.capacity - self.z * self.sigma - self.bias))
         if self.budget is not None:
-            fits &= self.unit_cost @ q <= self.budget + 1e-9
+            checks.append((self.unit_cost @ q, self.budget + 1e-9))
+        fits = np.ones(q.shape[1], dtype=bool)
+        for use, limit in checks:
+            fits &= use <= limit
         step = int(np.argmax(fits)) if fits.any() else q.shape[1] - 1
         self.steps.append(step)
-        return q[:, step].copy()
+        out = q[:, step].copy()
+        if step > 0 and fits[step]:
+            theta = 1.0
+            for use, limit in checks:
+                extra = use[step - 1] - use[step]
+                if extra > 0:
+                    theta = min(theta, (limit - use[step]) / extra)
+            out += np.floor(max(theta, 0.0) * (q[:, step - 1] - out)).astype(np.int64)
+        if self.adapt is not None and self.capacity is not None:
+            self._predicted.append(float(self.volume @ before + self.volume @ out))
+        return out
+
+    def _learn(self, actual: float) -> None:
+        """Update :attr:`bias` with the volume on hand now against what was projected ``lag`` periods ago.
+
+        The projection assumes each SKU's stationary demand; where the demand drifts (a replayed
+        history, a trend) the error persists, and the bias (exponentially smoothed with weight
+        ``adapt``) shifts the room the rationing keeps (lag: the mean lead time, >= 1 period).
+        """
+        if len(self._predicted) >= self._lag and self.adapt is not None:
+            error = actual - self._predicted[-self._lag]
+            self.bias = (1.0 - self.adapt) * self.bias + self.adapt * error
 
     @property
     def lambda_(self) -> float:
@@ -166,6 +211,7 @@ class LagrangianCoordinator(CataloguePolicy):
             "capacity": self.capacity,
             "budget": self.budget,
             "z": None if self.z is None or not math.isfinite(self.z) else float(self.z),
+            "adapt": self.adapt,
             "info": self.info,
         }
 
@@ -180,7 +226,7 @@ class LagrangianCoordinator(CataloguePolicy):
                 lead=np.asarray(params["lead"]), lead_mean=np.asarray(params["lead_mean"]),
                 lead_sd=np.asarray(params["lead_sd"]), volume=np.asarray(params["volume"]),
                 unit_cost=np.asarray(params["unit_cost"]), capacity=params.get("capacity"),
-                budget=params.get("budget"), z=params.get("z"), action_map=action_map, spec=spec,
+                budget=params.get("budget"), z=params.get("z"), action_map=action_map, spec=spec, adapt=params.get("adapt"),
                 info=params.get("info"),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:

@@ -13,6 +13,9 @@
    higher prices) and, for each, the smallest ``z`` (room for randomness) that keeps at least
    ``target`` of the periods within capacity (bisection on z). The cheapest variant that meets the
    target is kept; under ``overflow`` the cheapest variant, overflow charges included.
+   The rationing corrects its projection by the smoothed error of past projections
+   (:data:`ADAPT`), so that a demand drifting away from the SKUs' fitted pmfs (replayed histories)
+   does not overflow the warehouse period after period.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ PATH_STEPS = 32
 #: Starting steps of the path tried by the calibration.
 STARTS = (0, 2)
 #: Range of z searched (standard deviations of the lead-time demand's volume).
-Z_RANGE = (-3.0, 6.0)
+Z_RANGE = (-3.0, 12.0)
 #: Bisection steps on z.
-Z_STEPS = 5
+Z_STEPS = 6
+#: Weight of the rationing's correction of its projected volume (None: no correction).
+ADAPT: float | None = 0.25
 
 Progress = Callable[[float, float | None], None]
 
@@ -160,7 +165,13 @@ def lead_moments(configs: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def build_coordinator(
-    catalogue: Any, table: LevelTable, lam: float, mu: float, z: float | None, start: int = 0
+    catalogue: Any,
+    table: LevelTable,
+    lam: float,
+    mu: float,
+    z: float | None,
+    start: int = 0,
+    adapt: float | None = ADAPT,
 ) -> LagrangianCoordinator:
     """The coordinator of ``catalogue`` with the price path from (lambda, mu), from its step ``start``."""
     lim = Limits.of(catalogue)
@@ -173,7 +184,7 @@ def build_coordinator(
         path_levels=levels, path=path, lead=lead, lead_mean=lead_mean, lead_sd=lead_sd,
         volume=lim.volume, unit_cost=lim.unit_cost, capacity=lim.capacity, budget=lim.budget,
         z=z if lim.capacity is not None else None, action_map=batch_action_map(list(catalogue.configs)),
-        spec=batch_layout(list(catalogue.configs)),
+        spec=batch_layout(list(catalogue.configs)), adapt=adapt,
     )  # fmt: skip
 
 
