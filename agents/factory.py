@@ -54,14 +54,18 @@ def train_agent(
     max_seconds: float | None = None,
     torch_threads: int | None = 1,
     evaluate: Any = None,
+    clock: str = "wall",
 ) -> TrainResult:
     """Train an agent of ``kind`` for ``steps`` env steps (or until ``max_seconds`` / early stopping).
 
-    Every ``eval_every`` steps the greedy policy is scored on ``episodes`` x ``periods`` periods from
-    the fixed ``eval_seed`` (tabular: or by ``evaluate(policy) -> cost``); the best is kept and
+    SB3 kinds train with :func:`stocklab.agents.sb3.defaults.with_defaults` (the tuned defaults of
+    ``ppo`` and ``a2c``, overridden by ``hyperparams``). Every ``eval_every`` steps the greedy policy
+    is scored on ``episodes`` x ``periods`` periods from the fixed ``eval_seed``, or by
+    ``evaluate(policy) -> cost per period`` when given (e.g. exact policy evaluation); the best is kept and
     training stops after ``patience`` scores without improvement. Checkpoints go to
     ``run_dir/checkpoints`` every ``checkpoint_every`` steps, SB3's TensorBoard logs to
-    ``run_dir/tensorboard``.
+    ``run_dir/tensorboard``. ``max_seconds`` is read on ``clock``: ``wall`` time or the process's
+    ``cpu`` time (the time on a core of its own, on a shared machine).
     """
     run = Path(run_dir) if run_dir is not None else None
     ckpt_dir = run / "checkpoints" if run is not None else None
@@ -72,7 +76,7 @@ def train_agent(
         agent = TABULAR_AGENTS[kind](env_config, hyperparams, seed=seed)
         callbacks = _tabular_callbacks(
             kind, eval_every, episodes, periods, eval_seed, patience, evaluate, checkpoint_every, ckpt_dir,
-            max_seconds,
+            max_seconds, clock,
         )  # fmt: skip
         agent.learn(steps, callback=callbacks, progress_bar=progress_bar)
         ev = next((c for c in callbacks if isinstance(c, EvalCallback)), None)
@@ -80,16 +84,17 @@ def train_agent(
         policy: Policy = agent
     else:
         from stocklab.agents.sb3.agent import SB3Agent
+        from stocklab.agents.sb3.defaults import with_defaults
 
         agent = SB3Agent(
-            env_config, kind, hyperparams, seed=seed, torch_threads=torch_threads,
+            env_config, kind, with_defaults(kind, hyperparams), seed=seed, torch_threads=torch_threads,
             tensorboard_log=run / "tensorboard" if run is not None else None,
         )  # fmt: skip
         try:
             agent.learn(
                 steps, eval_freq=eval_every, eval_episodes=episodes or 4, eval_periods=periods or 1000,
                 eval_seed=eval_seed, patience=patience, checkpoint_freq=checkpoint_every,
-                checkpoint_dir=ckpt_dir, progress_bar=progress_bar, max_seconds=max_seconds,
+                checkpoint_dir=ckpt_dir, progress_bar=progress_bar, max_seconds=max_seconds, evaluate=evaluate, clock=clock,
             )  # fmt: skip
         finally:
             agent.close()
@@ -109,6 +114,7 @@ def _tabular_callbacks(
     checkpoint_every: int | None,
     ckpt_dir: Path | None,
     max_seconds: float | None,
+    clock: str = "wall",
 ) -> list[Any]:
     """The callbacks of a tabular training run: evaluation, checkpoints, a time limit."""
     callbacks: list[Any] = []
@@ -126,7 +132,7 @@ def _tabular_callbacks(
     if checkpoint_every and ckpt_dir is not None:
         callbacks.append(CheckpointCallback(checkpoint_every, ckpt_dir, name_prefix=kind))
     if max_seconds is not None:
-        callbacks.append(TimeLimitCallback(max_seconds))
+        callbacks.append(TimeLimitCallback(max_seconds, clock))
     return callbacks
 
 

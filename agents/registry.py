@@ -83,7 +83,7 @@ class AgentKind(PolicyKind):
             self.name, ctx.env, steps, spec.hyperparams, seed=ctx.seed,
             eval_every=t.eval_every or max(steps // EVALUATIONS, 1), episodes=episodes,
             periods=t.periods or EVAL_PERIODS, eval_seed=ctx.scenario_seed(episodes, base=ctx.seeds(1)[0]),
-            patience=t.patience, run_dir=ctx.workdir,
+            patience=t.patience, run_dir=ctx.workdir, max_seconds=t.seconds,
         )  # fmt: skip
         ctx.progress(steps, steps)
         save_policy(result.policy, ctx.workdir / "policy")

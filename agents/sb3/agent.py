@@ -34,6 +34,7 @@ from stocklab.agents.sb3.callbacks import (
     checkpoint_callback,
     fixed_seed_eval,
     keep_best_callback,
+    scored_eval,
     time_limit_callback,
 )
 from stocklab.agents.sb3.hyperparams import WRAPPER_KEYS, accepted_keys, check_keys, check_schedule
@@ -145,6 +146,10 @@ class SB3Agent:
             }
             self._normalize()
         self.model = self._make_model(cls, kwargs, tensorboard_log, verbose, device)
+        if self.hyperparams.get("action_prior") is not None:
+            from stocklab.agents.sb3.defaults import apply_action_prior
+
+            apply_action_prior(self.model, self.env_config, self.hyperparams["action_prior"])
         self.evaluations: list[tuple[int, float]] = []
 
     def _make_venv(self, vec_kind: str) -> Any:
@@ -216,6 +221,8 @@ class SB3Agent:
         max_seconds: float | None = None,
         callback: Any = None,
         reset_num_timesteps: bool = True,
+        evaluate: Any = None,
+        clock: str = "wall",
     ) -> SB3Agent:
         """Train ``total_timesteps`` more env steps.
 
@@ -226,14 +233,22 @@ class SB3Agent:
         Every ``checkpoint_freq`` env steps the agent is saved to
         ``checkpoint_dir/<algo>_<steps>_steps`` (loadable with :meth:`load`). The progress bar is
         shown only when stderr is a terminal. Training stops after ``max_seconds`` of wall time.
+        With ``evaluate`` (a function policy -> cost per period, e.g. the DP's exact policy
+        evaluation), it scores the policy instead of simulating the evaluation episodes. ``clock``
+        measures ``max_seconds``: ``wall`` time or the process's ``cpu`` time.
         """
         from stable_baselines3.common.callbacks import StopTrainingOnNoModelImprovement
+
+        from stocklab.agents.tabular.callbacks import timer_of
 
         if total_timesteps < 1:
             raise PolicyError(f"train.steps (={total_timesteps}) must be >= 1")
         callbacks = list(callback) if isinstance(callback, list | tuple) else [callback] if callback else []
         keeper = None
-        if eval_freq:
+        if eval_freq and evaluate is not None:
+            keeper = keep_best_callback(self)
+            callbacks.append(scored_eval(self, eval_freq, evaluate, keeper, patience))
+        elif eval_freq:
             keeper = keep_best_callback(self)
             # SB3 stops when more than max_no_improvement_evals scores in a row do not improve
             stop = StopTrainingOnNoModelImprovement(patience - 1, verbose=0) if patience else None
@@ -241,6 +256,7 @@ class SB3Agent:
                 fixed_seed_eval(self, eval_freq, eval_episodes, eval_periods, eval_seed, keeper, stop)
             )
         if max_seconds is not None:
+            self.clock.timer = timer_of(clock)
             callbacks.append(time_limit_callback(max_seconds, self.clock))
         if checkpoint_freq:
             if checkpoint_dir is None:

@@ -8,6 +8,7 @@ imported inside the factories, on first use.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,15 @@ class WallClock:
     still anneals its learning rate to 0 at the end of its budget.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timer: Callable[[], float] = time.perf_counter) -> None:
         self._start: float | None = None
         self._limit = 0.0
+        self.timer = timer
+        """The clock read: ``time.perf_counter`` (wall time) or ``time.process_time`` (CPU time)."""
 
     def start(self, seconds: float) -> None:
-        """Start a budget of ``seconds`` of wall time."""
-        self._start, self._limit = time.perf_counter(), seconds
+        """Start a budget of ``seconds`` on :attr:`timer`."""
+        self._start, self._limit = self.timer(), seconds
 
     def stop(self) -> None:
         """Stop the budget: :meth:`remaining` is 1.0 again."""
@@ -41,7 +44,7 @@ class WallClock:
         """Fraction of the budget left, in [0, 1] (1.0 when no budget is running)."""
         if self._start is None:
             return 1.0
-        return max(0.0, 1.0 - (time.perf_counter() - self._start) / self._limit)
+        return max(0.0, 1.0 - (self.timer() - self._start) / self._limit)
 
 
 def keep_best_callback(agent: SB3Agent) -> Any:
@@ -91,6 +94,37 @@ def fixed_seed_eval(
         eval_env, callback_on_new_best=keeper, callback_after_eval=stop, n_eval_episodes=episodes,
         eval_freq=max(eval_freq // agent.n_envs, 1), deterministic=True, verbose=0, warn=False,
     )  # fmt: skip
+
+
+def scored_eval(
+    agent: SB3Agent, eval_freq: int, evaluate: Callable[[Any], float], keeper: Any, patience: int | None
+) -> Any:
+    """Scores the deterministic policy with ``evaluate(policy) -> cost`` every ``eval_freq`` env steps.
+
+    For an exact scorer (the DP's policy evaluation, passed in by the caller: agents do not import
+    the baselines) there is no noise, so the best checkpoint is the best policy, not the luckiest.
+    Appends (steps, cost) to ``agent.evaluations``, hands a new best to ``keeper`` and stops training
+    after ``patience`` scores in a row without improvement.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ScoredEval(BaseCallback):
+        best = float("inf")
+        stale = 0
+
+        def _on_step(self) -> bool:
+            if self.n_calls % max(eval_freq // agent.n_envs, 1):
+                return True
+            cost = float(evaluate(agent.policy()))
+            agent.evaluations.append((self.num_timesteps, cost))
+            if cost < self.best:
+                self.best, self.stale = cost, 0
+                keeper.best = agent._snapshot()
+                return True
+            self.stale += 1
+            return patience is None or self.stale < patience
+
+    return ScoredEval()
 
 
 def time_limit_callback(max_seconds: float, clock: WallClock) -> Any:

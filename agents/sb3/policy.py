@@ -120,6 +120,14 @@ class SB3Policy(Policy):
         action, _ = self.network.predict(self.normalize_obs(observation), deterministic=True)
         return int(np.asarray(action).reshape(-1)[0])
 
+    def act_batch(self, observations: np.ndarray) -> np.ndarray:
+        """Deterministic actions (int64, (B,)) for a batch of observations: one forward pass."""
+        obs = np.asarray(observations)
+        if len(obs) == 0:
+            return np.zeros(0, dtype=np.int64)
+        actions, _ = self.network.predict(self.normalize_obs(obs), deterministic=True)
+        return np.asarray(actions).astype(np.int64).reshape(len(obs))
+
     def predict(
         self,
         observation: np.ndarray,
@@ -134,8 +142,7 @@ class SB3Policy(Policy):
         obs = np.asarray(observation)
         if obs.ndim == 1:
             return np.asarray(self.act(obs)), state
-        actions, _ = self.network.predict(self.normalize_obs(obs), deterministic=True)
-        return np.asarray(actions).astype(np.int64).reshape(len(obs)), state
+        return self.act_batch(obs), state
 
     def params(self) -> dict[str, Any]:
         """The algorithm, its hyper-parameters, the seed and the training steps."""

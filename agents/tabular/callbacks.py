@@ -217,20 +217,36 @@ class CheckpointCallback(TabularCallback):
 
 
 class TimeLimitCallback(TabularCallback):
-    """Stops training once ``max_seconds`` of wall time have passed since training started."""
+    """Stops training once ``max_seconds`` have passed since training started.
 
-    def __init__(self, max_seconds: float) -> None:
+    ``clock``: ``wall`` (elapsed time) or ``cpu`` (this process's CPU time: on a machine shared with
+    other jobs, the time the run would take on a core of its own).
+    """
+
+    def __init__(self, max_seconds: float, clock: str = "wall") -> None:
         super().__init__()
         if max_seconds <= 0:
             raise PolicyError(f"max_seconds (={max_seconds}) must be > 0")
         self.max_seconds = max_seconds
+        self._timer = timer_of(clock)
         self._start = 0.0
 
     def _on_training_start(self) -> None:
-        self._start = time.perf_counter()
+        self._start = self._timer()
 
     def _on_step(self) -> bool:
-        return time.perf_counter() - self._start < self.max_seconds
+        return self._timer() - self._start < self.max_seconds
+
+
+#: Budget clocks: elapsed wall time, or the process's CPU time.
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def timer_of(clock: str) -> Callable[[], float]:
+    """The timer of budget clock ``clock`` (``wall`` or ``cpu``); PolicyError otherwise."""
+    if clock not in CLOCKS:
+        raise PolicyError(f"budget clock {clock!r}; allowed: {', '.join(CLOCKS)}")
+    return CLOCKS[clock]
 
 
 class ProgressBarCallback(TabularCallback):

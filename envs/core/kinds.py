@@ -58,7 +58,9 @@ class TrainBudget(StrictModel):
     ``steps``: environment steps of training (agents only). ``episodes`` x ``periods``: simulation
     budget per candidate of tuning by simulation (classic policies), or per evaluation of the policy
     during training (agents: every ``eval_every`` steps; the learning curve, the best policy is kept;
-    training stops after ``patience`` evaluations without improvement). ``seed``: base seed of
+    training stops after ``patience`` evaluations without improvement). ``seconds``: a wall-time
+    limit on training (agents only; training stops at ``steps`` or ``seconds``, whichever comes
+    first; a run stopped by the clock is not reproducible step for step). ``seed``: base seed of
     training / tuning; by default derived from ``evaluation.seed`` and the policy name. Training and
     tuning never use the evaluation seeds.
     """
@@ -68,6 +70,7 @@ class TrainBudget(StrictModel):
     periods: PositiveInt | None = None
     eval_every: PositiveInt | None = None
     patience: PositiveInt | None = None
+    seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     seed: NonNegativeInt | None = None
 
 
@@ -249,7 +252,7 @@ class KindRegistry:
                 f"(got params {spec.params!r})"
             )
         if not kind.trainable:
-            for key in ("steps", "eval_every", "patience"):
+            for key in ("steps", "eval_every", "patience", "seconds"):
                 if getattr(spec.train, key) is not None:
                     raise ConfigError(f"train.{key} is for learning agents ({trainers}), not {spec.kind}")
             if spec.hyperparams and kind.hyperparams_model is None:

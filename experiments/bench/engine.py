@@ -142,6 +142,10 @@ def bench_ppo(
 ) -> list[dict[str, Any]]:
     """PPO env steps/s and wall-time split, DummyVecEnv of InventoryEnvs vs BatchedVecEnv.
 
+    Rows ``same rollout`` compare the two vec envs at each of ``env_counts``; rows ``before`` and
+    ``after`` compare the old benchmark's PPO (:data:`PPO_BEFORE`, DummyVecEnv) with the defaults of
+    ``kind: ppo`` on the batched engine.
+
     Every run collects ``rollout`` env steps per update (n_steps = rollout / n_envs), so the gradient
     work per env step is the same at every size and only the env side differs. Settings otherwise those
     of ``stocklab bench optimality``'s PPO (order-up-to action, gamma 0.95, batch 512, 64x64 network).
@@ -154,5 +158,20 @@ def bench_ppo(
     for n in env_counts:
         hp = {**AGENTS["ppo"]["hyperparams"], "n_envs": n, "n_steps": max(1, rollout // n)}
         for kind in ("dummy", "batched"):
-            out.append(profile_training(config, hp, steps, vec_env=kind))
+            out.append({"settings": "same rollout"} | profile_training(config, hp, steps, vec_env=kind))
+    out.append({"settings": "before"} | profile_training(config, PPO_BEFORE, steps, vec_env="dummy"))
+    out.append(
+        {"settings": "after"}
+        | profile_training(config, AGENTS["ppo"]["hyperparams"], steps, vec_env="batched")
+    )
     return out
+
+
+#: PPO as ``stocklab bench optimality`` trained it before the batched engine and the tuned defaults:
+#: 8 InventoryEnvs in a DummyVecEnv, 256-step rollouts, SB3's 10 epochs, a uniform initial policy.
+#: ``bench_ppo``'s ``before`` row profiles it beside the ``after`` row (``kind: ppo``'s defaults on
+#: the batched engine) in the same run.
+PPO_BEFORE: dict[str, Any] = {
+    "n_envs": 8, "n_steps": 256, "batch_size": 512, "n_epochs": 10, "gamma": 0.95, "gae_lambda": 0.9,
+    "learning_rate": "lin_3e-4", "policy_kwargs": {"net_arch": [64, 64]},
+}  # fmt: skip

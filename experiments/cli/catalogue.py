@@ -1,37 +1,93 @@
-"""CLI command: `stocklab bench catalogue` (catalogue evaluation throughput)."""
+"""CLI commands: `stocklab catalogue synth` (a synthetic catalogue) and `stocklab bench scaleout` (Ray)."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from stocklab.experiments.cli.common import JsonOpt, fail, out, print_json
+from stocklab.experiments.cli.common import JsonOpt, fail, print_json
+from stocklab.experiments.cli.common import out as console
+
+catalogue_app = typer.Typer(no_args_is_help=True, help="Catalogues of many SKUs (synthetic sales).")
 
 
-def bench_catalogue(
-    skus: Annotated[int, typer.Option(min=1, max=1_000_000, help="SKUs in the synthetic catalogue.")] = 1000,
-    periods: Annotated[int, typer.Option(min=1, help="Periods per run.")] = 500,
-    repeats: Annotated[int, typer.Option(min=1, help="Runs; the median is reported.")] = 3,
+@catalogue_app.command()
+def synth(
+    skus: Annotated[int, typer.Option("--skus", help="Number of SKUs (1 .. 10,000,000).")],
+    out: Annotated[Path, typer.Option("--out", help="Output file: .csv or .parquet (date, sku, quantity).")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same file.")] = 0,
+    days: Annotated[int, typer.Option("--days", help="Days of sales per SKU.")] = 730,
+    start: Annotated[str, typer.Option("--start", help="First date (YYYY-MM-DD).")] = "2024-01-01",
     as_json: JsonOpt = False,
 ) -> None:
-    """SKU-periods/s of a catalogue evaluation (per-SKU base-stock under a binding shared capacity)."""
-    from stocklab.envs.core.errors import StocklabError
-    from stocklab.experiments.bench.catalogue import bench_catalogue as run_bench
+    """Write realistic daily sales of SKUS SKUs (a synthetic catalogue).
+
+    Smooth, erratic, intermittent and lumpy demand with weekly and yearly seasonality, trends, promotions, launches and phase-outs (see
+    stocklab.envs.sales.synth). Load it with any command that takes a sales history.
+    """
+    import pandas as pd
+
+    from stocklab.envs.core.errors import ConfigError, StocklabError
+    from stocklab.envs.core.storage import check_output_file
+    from stocklab.envs.sales.synth import check_args, write_catalogue
 
     try:
-        result = run_bench(skus, periods, repeats)
+        check_args(skus, days)
+        try:
+            first = pd.Timestamp(start)
+        except ValueError:
+            raise ConfigError(f"--start {start!r}: not a date; give YYYY-MM-DD") from None
+        if seed < 0:
+            raise ConfigError(f"--seed {seed}: must be >= 0")
+        check_output_file(out, "--out")
+        t0 = time.perf_counter()
+        rows = write_catalogue(out, skus, seed, days, first.strftime("%Y-%m-%d"))
+    except StocklabError as exc:
+        fail(exc)
+    figures = {"out": str(out), "skus": skus, "days": days, "rows": rows, "seed": seed,
+               "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+    if as_json:
+        print_json(figures)
+    else:
+        console.print(f"wrote {rows:,} rows ({skus:,} SKUs x {days} days) to {out} in {figures['seconds']} s")
+
+
+def bench_scaleout(
+    units: Annotated[int, typer.Option(min=1, help="Empty units per overhead round.")] = 100,
+    repeats: Annotated[
+        int, typer.Option(min=0, help="Interleaved overhead rounds, medians reported (0: skip).")
+    ] = 5,
+    skus: Annotated[int, typer.Option(min=0, help="SKUs of the catalogue run (0: skip it).")] = 10_000,
+    days: Annotated[int, typer.Option(min=1, help="Days each SKU is simulated.")] = 365,
+    shard: Annotated[int, typer.Option(min=1, help="SKUs per Ray task.")] = 1000,
+    cpus: Annotated[int, typer.Option(min=1, help="CPUs of the local Ray cluster and the process pool.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-unit overhead of Ray vs the process pool, and a synthetic catalogue sharded into Ray tasks."""
+    from stocklab.envs.core.errors import StocklabError
+    from stocklab.experiments.bench import scaleout
+
+    try:
+        result = {}
+        if repeats:
+            result["overhead"] = scaleout.overhead(units, repeats, cpus)
+        if skus:
+            result["catalogue"] = scaleout.catalogue(skus, days, shard, cpus=cpus)
     except StocklabError as exc:
         fail(exc)
     if as_json:
         print_json(result)
         return
-    out.print(
-        f"{result['skus']} SKUs x {result['periods']} periods, {result['policy']} ({result['shared']}): "
-        f"{result['sku_periods_per_s']:,.0f} SKU-periods/s (median of {result['repeats']})"
-    )
+    for name, figures in result.items():
+        console.print(
+            f"[bold]{name}[/]: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k != "rounds_ms")
+        )
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add this module's commands to the ``stocklab`` app (and its ``bench`` group)."""
-    bench_app.command("catalogue")(bench_catalogue)
+    """Add the ``catalogue`` group to the ``stocklab`` app, and ``bench scaleout``."""
+    app.add_typer(catalogue_app, name="catalogue")
+    bench_app.command("scaleout")(bench_scaleout)

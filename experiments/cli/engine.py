@@ -71,11 +71,21 @@ def _print(result: dict[str, Any]) -> None:
     out.print(f"SimPy engine (one stocking point): {result['simpy']['sku_periods_per_s']:,.0f} periods/s")
     if "ppo" in result:
         ppo = Table(title="PPO training: env steps/s and where the wall time goes (%)")
-        for col in ("vec env", "envs", "steps/s", "env", "wrappers", "rollout loop", "updates", "other"):
+        for col in (
+            "settings",
+            "vec env",
+            "envs",
+            "steps/s",
+            "env",
+            "wrappers",
+            "rollout loop",
+            "updates",
+            "other",
+        ):
             ppo.add_column(col, justify="right")
         for r in result["ppo"]:
             ppo.add_row(
-                r["vec_env"], str(r["n_envs"]), f"{r['steps_per_s']:,.0f}", f"{r['env_pct']:.0f}",
+                r["settings"], r["vec_env"], str(r["n_envs"]), f"{r['steps_per_s']:,.0f}", f"{r['env_pct']:.0f}",
                 f"{r['wrappers_pct']:.0f}", f"{r['rollout_pct']:.0f}", f"{r['update_pct']:.0f}", f"{r['other_pct']:.0f}",
             )  # fmt: skip
         out.print(ppo)

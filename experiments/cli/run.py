@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -17,23 +19,47 @@ def run(
         "runs"
     ),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE (YAML value).")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Parallel worker processes.")] = 1,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", min=1, help="Parallel worker processes (with --executor ray: the local cluster's CPUs)."
+        ),
+    ] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="Where units run: local (--jobs processes) or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster to join (HOST:PORT); default: a local one."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train / tune every policy, evaluate all on common random numbers, write results and a report.
 
-    Re-running the same command resumes an interrupted run: finished units are not redone.
+    Re-running the same command resumes an interrupted run: finished units are not redone. A config
+    with a ``sweep`` section runs once per combination of its values and prints one comparison.
     """
-    import json
-
     from stocklab.envs.core.errors import StocklabError
+    from stocklab.experiments.run.ray_executor import UnitFailed
     from stocklab.experiments.run.runner import RunOptions, run_from_file
+    from stocklab.experiments.run.sweep import has_sweep, run_sweep
 
+    opts = RunOptions(out=out, jobs=jobs or 1, executor=executor, address=address, progress=not quiet)
+    if executor == "ray":
+        opts.cpus = jobs  # None: the machine's cores
     try:
-        root = run_from_file(config, set_, RunOptions(out=out, jobs=jobs, progress=not quiet))
+        if config.is_file() and has_sweep(config):
+            opts.command = ["stocklab", *sys.argv[1:]]
+            sweep_root, table = run_sweep(config, set_, opts)
+            _print_sweep(sweep_root, table, as_json)
+            return
+        root = run_from_file(config, set_, opts)
     except StocklabError as exc:
         fail(exc)
+    except UnitFailed as exc:
+        err.print(f"error: {exc}; run the same command again to retry (finished work is kept)")
+        raise typer.Exit(code=1) from None
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume (finished work is kept)")
         raise typer.Exit(code=130) from None
@@ -123,6 +149,22 @@ def _catalogue_summary(root: Path, as_json: bool) -> None:
     console.print(
         f"report: {root / 'report.html'}  (also report.md, catalogue_summary.json, catalogue_episodes.csv)"
     )
+
+
+def _print_sweep(root: Path, table, as_json: bool) -> None:  # noqa: ANN001 - a pandas DataFrame
+    from rich.table import Table
+
+    if as_json:
+        print_json(json.loads((root / "sweep.json").read_text()))
+        return
+    out = Table(title=f"sweep {root.name}: mean cost per period, cheapest first")
+    for col in ("rank", "setting", "policy", "mean cost / period", "95% CI", "CI over"):
+        right = col in ("rank", "mean cost / period", "95% CI")
+        out.add_column(col, justify="right" if right else "left", overflow="fold")
+    for r in table.itertuples():
+        out.add_row(str(r.rank), r.setting, r.policy, f"{r.mean_cost:.3f}", f"± {r.ci95:.3f}", r.ci_over)
+    console.print(out)
+    console.print(f"comparison: {root / 'sweep.csv'} (runs in {root / 'runs'})")
 
 
 def _headline_line(h: dict) -> str:

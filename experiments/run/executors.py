@@ -1,7 +1,7 @@
 """Executors: where a run's units execute. Results never depend on the executor.
 
 Every unit is a module-level function of :mod:`stocklab.experiments.run.units` whose result depends
-only on its arguments, so running it inline, in a local worker process or (later) on a cluster gives
+only on its arguments, so running it inline, in a local worker process or on a Ray cluster (:mod:`.ray_executor`) gives
 the same files. An executor only decides where; the runner decides what and in which order.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
+from stocklab.envs.core.errors import ConfigError
 from stocklab.experiments.run.progress import ProgressBoard, worker_init, worker_reporter
 
 
@@ -75,3 +76,21 @@ class LocalExecutor:
         for proc in processes:
             if proc.is_alive():
                 proc.terminate()
+
+
+def make_executor(
+    kind: str, jobs: int, board: ProgressBoard, address: str | None = None, cpus: int | None = None
+) -> Any:
+    """The executor ``kind`` names: ``local`` (``jobs`` processes) or ``ray`` (a Ray cluster).
+
+    ConfigError (exit 2) for another name, or ``--address`` without Ray.
+    """
+    if kind == "ray":
+        from stocklab.experiments.run.ray_executor import RayExecutor
+
+        return RayExecutor(board, address, cpus)
+    if kind != "local":
+        raise ConfigError(f"--executor {kind!r}: expected one of local, ray")
+    if address is not None:
+        raise ConfigError(f"--address {address!r}: only with --executor ray")
+    return LocalExecutor(jobs, board)

@@ -26,7 +26,7 @@ from stocklab.envs.core.storage import check_output_dir
 from stocklab.experiments.config import ExperimentConfig
 from stocklab.experiments.kinds import REGISTRY
 from stocklab.experiments.run import units
-from stocklab.experiments.run.executors import LocalExecutor
+from stocklab.experiments.run.executors import make_executor
 from stocklab.experiments.run.manifest import finish, new_manifest, resume_manifest
 from stocklab.experiments.run.plan import Plan, PolicyUnit, make_plan
 from stocklab.experiments.run.progress import ProgressBoard
@@ -47,6 +47,12 @@ class RunOptions:
 
     out: Path = Path("runs")
     jobs: int = 1
+    #: Where units run: ``local`` (this machine, ``jobs`` processes) or ``ray`` (a Ray cluster).
+    executor: str = "local"
+    #: Ray cluster to join (``HOST:PORT``); None starts a local cluster with ``cpus`` CPUs.
+    address: str | None = None
+    #: CPUs of a local Ray cluster (None: this machine's cores).
+    cpus: int | None = None
     progress: bool = True
     #: Build summary.json, plots and the report at the end (tests of the results alone skip it).
     report: bool = True
@@ -82,7 +88,10 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
             "training": {n: u.seed for n, u in plan.units.items()},
             "evaluation_seed": cfg.evaluation.seed,
         }
-        fresh = new_manifest(plan.config_hash, seeds, opts.jobs, opts.command) | {"code": plan.code}
+        fresh = new_manifest(plan.config_hash, seeds, opts.jobs, opts.command) | {
+            "code": plan.code,
+            "executor": opts.executor,
+        }
         manifest = resume_manifest(read_json(root / "manifest.json"), fresh)
         write_json(root / "manifest.json", manifest)
         _Schedule(plan, root, opts).run()
@@ -143,10 +152,12 @@ class _Schedule:
     """Runs every unfinished unit of a plan, builds before their evaluations, on one executor."""
 
     def __init__(self, plan: Plan, root: Path, opts: RunOptions) -> None:
+        self.board = ProgressBoard(enabled=opts.progress)
+        self.executor = make_executor(opts.executor, opts.jobs, self.board, opts.address, opts.cpus)
+        if not self.executor.inline:
+            root = root.resolve()  # workers (Ray's above all) need not share this process's cwd
         self.plan, self.root, self.opts = plan, root, opts
         self.folder = RunFolder(root)
-        self.board = ProgressBoard(enabled=opts.progress)
-        self.executor = LocalExecutor(opts.jobs, self.board)
         self.pending: dict[Future, tuple[str, str]] = {}
         self.waiting_for_optimum = [
             n for n, u in plan.units.items() if REGISTRY.get(u.spec.kind).uses_optimum
@@ -218,7 +229,7 @@ class _Schedule:
             if read_unit(self.folder.episode(name, i), h) is None
         ]
         self.board.add(("eval", name), f"evaluate {name}", n, n - len(todo))
-        size = max(1, math.ceil(len(todo) / self.opts.jobs))
+        size = max(1, math.ceil(len(todo) / self.executor.jobs))
         for k in range(0, len(todo), size):
             chunk = todo[k : k + size]
             self._submit(

@@ -52,3 +52,20 @@ def test_train_refuses_a_policy_that_does_not_learn(tmp_path):
     cfg.write_text(CONFIG)
     res = runner.invoke(app, ["train", str(cfg), "--policy", "bs", "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "no learning policy" in res.output and "Traceback" not in res.output
+
+
+def test_train_seconds_stops_training_before_its_steps(tmp_path):
+    # 10^9 steps would take hours: the one-second wall-time budget is what ends training
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(CONFIG.replace("train: {steps: 3000,", "train: {steps: 1000000000, seconds: 1,"))
+    args = ["train", str(cfg), "--policy", "ql", "--out", str(tmp_path / "runs"), "--quiet", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert 0 < json.loads(res.stdout)["steps"] < 1_000_000_000
+    for bad in ("0", "-2", ".inf"):
+        cfg.write_text(CONFIG.replace("train: {steps: 3000,", f"train: {{steps: 3000, seconds: {bad},"))
+        res = runner.invoke(app, [*args[:-2], "--json"])
+        assert res.exit_code == 2 and "seconds" in res.output and "Traceback" not in res.output
+    cfg.write_text(CONFIG.replace("kind: base_stock}", "kind: base_stock, train: {seconds: 5}}"))
+    res = runner.invoke(app, [*args[:-2], "--json"])
+    assert res.exit_code == 2 and "train.seconds is for learning agents" in res.output
