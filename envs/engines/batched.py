@@ -10,6 +10,7 @@ import numpy as np
 from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.obs import FORECAST_MEAN, FORECAST_STD
 from stocklab.envs.engines.flows import PeriodFlows
+from stocklab.envs.engines.information import DemandInformation
 from stocklab.envs.engines.params import BatchParams
 from stocklab.envs.engines.shared import SharedArrays, total
 from stocklab.envs.engines.streams import DemandStreams, LeadStreams, Seed, episode_generators
@@ -149,7 +150,7 @@ class BatchedEngine:
         self._history = p.history > 0
         self.recent_demand = np.zeros((B, p.history), dtype=np.int64)
         self._last_due = np.zeros(B, dtype=np.int64)  # in-sequence: latest due of an order, relative to now
-        self._info = _Information(p) if p.information != "none" else None
+        self._info = DemandInformation(p) if p.information != "none" else None
         self._seeded = False
         coupled = shared is not None or any(x is not None for x in (volume, unit_cost, priority))
         self.shared = SharedArrays.build(shared, B, volume, unit_cost, priority) if coupled else None
@@ -397,36 +398,3 @@ class BatchedEngine:
     def observe(self) -> np.ndarray:
         """(B, obs_spec.size) float32 observations, the same vectors InventoryEnv would show."""
         return self.obs_spec.assemble(self.fields())
-
-
-class _Information:
-    """Demand information fields (``observation.information``) of B stocking points.
-
-    Mean and std of periods t .. t + H - 1, tabulated per demand model and extended by doubling, as
-    InventoryEnv does.
-    """
-
-    def __init__(self, params: BatchParams) -> None:
-        self.horizon = params.forecast_horizon
-        forecast = params.information == "forecast"
-        slot: dict[int, int] = {}
-        self.sources: list[Any] = []
-        self.which = np.empty(params.size, dtype=np.int64)
-        for i, c in enumerate(params.configs):
-            if id(c.demand) not in slot:
-                slot[id(c.demand)] = len(self.sources)
-                self.sources.append(c.demand.forecast if forecast else c.demand.expected)
-            self.which[i] = slot[id(c.demand)]
-        self.mean = np.zeros((len(self.sources), 0))
-        self.std = np.zeros((len(self.sources), 0))
-
-    def at(self, period: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        end = int(period.max()) + self.horizon
-        have = self.mean.shape[1]
-        if end > have:
-            n = max(end, 2 * have, 256) - have
-            new = [source(have, n) for source in self.sources]
-            self.mean = np.concatenate([self.mean, [np.asarray(m, dtype=float) for m, _ in new]], axis=1)
-            self.std = np.concatenate([self.std, [np.asarray(s, dtype=float) for _, s in new]], axis=1)
-        cols = period[:, None] + np.arange(self.horizon)
-        return self.mean[self.which[:, None], cols], self.std[self.which[:, None], cols]

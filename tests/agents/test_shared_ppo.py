@@ -30,7 +30,7 @@ from stocklab.envs.catalogue.policy import CatalogueState
 from stocklab.envs.catalogue_env import CatalogueVectorEnv
 from stocklab.envs.core.errors import ConfigError, PolicyError
 
-SMALL = Path(__file__).resolve().parents[2] / "configs" / "catalogue_small.yaml"
+SMALL = Path(__file__).resolve().parents[1] / "data" / "catalogue_small.yaml"
 TRAIN = ["A", "B", "D", "F"]
 
 

@@ -20,7 +20,7 @@ from stocklab.envs.core.errors import ConfigError, DataError, StocklabError
 from stocklab.envs.engines.flows import FLOW_FIELDS, SHARED_FIELDS
 from stocklab.envs.engines.simpy_catalogue import SimPyCatalogue
 
-SMALL = Path(__file__).resolve().parents[2] / "configs" / "catalogue_small.yaml"
+SMALL = Path(__file__).resolve().parents[1] / "data" / "catalogue_small.yaml"
 
 
 @pytest.fixture(scope="module")
