@@ -1,10 +1,11 @@
 """The catalogue policy kinds of stocklab.baselines: per-SKU classic policies and the Lagrangian coordinator.
 
 A catalogue kind (``scope = "catalogue"``) builds one :class:`CataloguePolicy` for a whole catalogue,
-not a single-SKU policy: :meth:`CatalogueKind.build_for` takes the catalogue, the config entry and a
-training seed and returns a :class:`CatalogueBuilt` (the policy, the JSON-ready parameters that
-:meth:`CatalogueKind.rebuild_for` turns back into the same policy, and how it was obtained). Config
-entries::
+not a single-SKU policy, with the same calls as the agents' ``shared_ppo`` kind:
+:meth:`CatalogueKind.build_for` (catalogue, config entry, training seed, run folder) builds it, saves
+its parameters as JSON under ``workdir/policy`` and returns (policy, info for the run's record);
+:meth:`CatalogueKind.load_for` reloads it from there; :meth:`CatalogueKind.rebuild_for` rebuilds it
+from its parameters (``policy.params()``, what an export holds). Config entries::
 
     {name: base_stock, kind: per_sku, params: {base: base_stock}}          # tuned per SKU
     {name: fast, kind: per_sku, params: {base: base_stock, tuner: batch}}  # all SKUs in one batch
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.errors import ConfigError, PolicyError
 from stocklab.envs.core.kinds import PolicyKind, PolicySpec
+from stocklab.envs.core.storage import check_format, format_stamp, read_json, write_json
 
 if TYPE_CHECKING:
     from stocklab.envs.catalogue.policy import CataloguePolicy
@@ -34,6 +37,9 @@ TRAIN_EPISODES = 4
 TRAIN_PERIODS = 1000
 
 Progress = Callable[[float, float | None], None]
+#: The saved policy's file inside a policy folder, and its on-disk format name.
+POLICY_FILE = "catalogue_policy.json"
+FORMAT = "stocklab-catalogue-policy"
 
 
 @dataclass
@@ -52,11 +58,38 @@ class CatalogueKind(PolicyKind):
     family = "classic"
     export = "catalogue_params"
 
-    def build_for(
+    def build_policy(
         self, catalogue: Any, spec: PolicySpec, seed: int, progress: Progress | None = None
     ) -> CatalogueBuilt:
         """Build (tune or fit) the policy for ``catalogue`` on training seeds from ``seed``."""
         raise NotImplementedError
+
+    def build_for(
+        self,
+        catalogue: Any,
+        spec: PolicySpec,
+        seed: int,
+        workdir: str | Path | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[CataloguePolicy, dict[str, Any]]:
+        """Build the policy, save its parameters under ``workdir/policy`` (if given); (policy, info)."""
+        built = self.build_policy(catalogue, spec, seed, progress)
+        if workdir is not None:
+            path = Path(workdir) / "policy" / POLICY_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, {**format_stamp(FORMAT), "kind": self.name, "params": built.params})
+        return built.policy, built.info
+
+    def load_for(self, catalogue: Any, workdir: str | Path) -> CataloguePolicy:
+        """The policy :meth:`build_for` saved under ``workdir/policy``, for ``catalogue`` (PolicyError if bad)."""
+        path = Path(workdir) / "policy" / POLICY_FILE
+        if not path.is_file():
+            raise PolicyError(f"{path}: no saved {self.name} policy")
+        data = read_json(path)
+        check_format(data, FORMAT, path, PolicyError)
+        if data.get("kind") != self.name:
+            raise PolicyError(f"{path}: a saved {data.get('kind')!r} policy, not {self.name}")
+        return self.rebuild_for(catalogue, data["params"])
 
     def rebuild_for(self, catalogue: Any, params: dict[str, Any]) -> CataloguePolicy:
         """The policy :meth:`build_for` built, from its ``params`` (PolicyError / ConfigError if bad)."""
@@ -98,7 +131,7 @@ class PerSkuKind(CatalogueKind):
         if params or base not in TUNABLE:
             build_policy(base, env, params)
 
-    def build_for(
+    def build_policy(
         self, catalogue: Any, spec: PolicySpec, seed: int, progress: Progress | None = None
     ) -> CatalogueBuilt:
         """Given, default or tuned per SKU (:func:`~stocklab.baselines.catalogue.per_sku.per_sku_policy`)."""
@@ -138,7 +171,7 @@ class LagrangianKind(CatalogueKind):
         if not isinstance(target, int | float) or not 0.0 < float(target) < 1.0:
             raise ConfigError(f"lagrangian: params.target (={target!r}) must be in (0, 1)")
 
-    def build_for(
+    def build_policy(
         self, catalogue: Any, spec: PolicySpec, seed: int, progress: Progress | None = None
     ) -> CatalogueBuilt:
         """Fit the prices and calibrate the rationing on training seeds from ``seed``."""

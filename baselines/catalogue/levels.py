@@ -174,8 +174,14 @@ def best_levels(
     when the candidates cover every level (narrow search boxes); otherwise it is within one
     candidate spacing of the second round.
     """
-    kw = {"episodes": episodes, "periods": periods, "warmup": warmup, "seed": seed}
-    table = score_levels(configs, max_candidates=max_candidates, **kw)
+
+    def run(grids: list[np.ndarray] | None) -> LevelTable:
+        return score_levels(
+            configs, episodes=episodes, periods=periods, warmup=warmup, seed=seed,
+            max_candidates=max_candidates, grids=grids,
+        )  # fmt: skip
+
+    table = run(None)
     col = np.argmin(table.cost, axis=1)
     rows = np.arange(len(configs))
     last = table.valid.sum(axis=1) - 1
@@ -184,6 +190,6 @@ def best_levels(
     if np.all(hi - lo <= 2):
         return table.levels[rows, col], table.cost[rows, col]
     grids = [np.unique(np.rint(np.linspace(a, b, max_candidates)).astype(np.int64)) for a, b in zip(lo, hi)]
-    fine = score_levels(configs, max_candidates=max_candidates, grids=grids, **kw)
+    fine = run(grids)
     col = np.argmin(fine.cost, axis=1)
     return fine.levels[rows, col], fine.cost[rows, col]

@@ -32,6 +32,7 @@ FORMATS: dict[str, int] = {
     "stocklab-sb3-agent": 1,  # a saved Stable-Baselines3 agent (agents.sb3.policy)
     "stocklab-dp-policy": 1,  # the DP optimum as a state table (baselines.exact)
     "stocklab-shared-ppo": 1,  # a shared catalogue PPO policy (agents.catalogue.kind)
+    "stocklab-catalogue-policy": 1,  # a per-SKU or coordinator catalogue policy (baselines.catalogue.kinds)
 }
 
 

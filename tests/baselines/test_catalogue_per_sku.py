@@ -12,7 +12,7 @@ from stocklab.baselines.catalogue.simulate import simulate
 from stocklab.baselines.policies.classic import build_policy
 from stocklab.baselines.tuning.search import tune
 from stocklab.envs.catalogue.build import build_catalogue
-from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.errors import ConfigError, PolicyError
 from stocklab.envs.engines.batched import BatchedEngine
 from stocklab.envs.engines.params import batch_action_map, batch_layout
 
@@ -98,7 +98,7 @@ def test_unknown_base_kind_names_the_allowed_ones():
         per_sku_from_params(_catalogue(2), {"base": "base_stock", "skus": {"S0": {"level": 3}}})
 
 
-def test_catalogue_kinds_build_and_rebuild_the_same_policy():
+def test_catalogue_kinds_build_and_rebuild_the_same_policy(tmp_path):
     from stocklab.baselines.registry import CATALOGUE_KINDS
     from stocklab.envs.core.kinds import KindRegistry, PolicySpec
 
@@ -106,14 +106,19 @@ def test_catalogue_kinds_build_and_rebuild_the_same_policy():
     assert all(k.scope == "catalogue" for k in kinds)
     cat = _catalogue(3, capacity=15.0)
     spec = PolicySpec(name="b", kind="per_sku", params={"base": "ss"}, train={"episodes": 1, "periods": 200})
-    built = kinds.get("per_sku").build_for(cat, spec, seed=9)
+    policy, info = kinds.get("per_sku").build_for(cat, spec, 9, tmp_path)
     for i, cfg in enumerate(cat.configs):  # tuned on the training seed, each SKU alone
-        assert built.params["skus"][f"S{i}"] == tune(cfg, "ss", episodes=1, periods=200, seed=9).params
-    again = kinds.get("per_sku").rebuild_for(cat, built.params)
-    assert np.array_equal(
-        simulate(cat, built.policy, [4], 100).sku_cost, simulate(cat, again, [4], 100).sku_cost
-    )
-    news = kinds.get("newsvendor").build_for(cat, PolicySpec(name="n", kind="newsvendor"), seed=0)
+        assert policy.params()["skus"][f"S{i}"] == tune(cfg, "ss", episodes=1, periods=200, seed=9).params
+    assert info["method"] == "tuned"
+    reference = simulate(cat, policy, [4], 100).sku_cost
+    for again in (
+        kinds.get("per_sku").load_for(cat, tmp_path),
+        kinds.get("per_sku").rebuild_for(cat, policy.params()),
+    ):
+        assert np.array_equal(reference, simulate(cat, again, [4], 100).sku_cost)
+    with pytest.raises(PolicyError, match="not newsvendor"):
+        kinds.get("newsvendor").load_for(cat, tmp_path)
+    news = kinds.get("newsvendor").build_policy(cat, PolicySpec(name="n", kind="newsvendor"), seed=0)
     assert news.params["base"] == "newsvendor" and news.info["method"] == "default"
 
 
