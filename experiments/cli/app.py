@@ -32,6 +32,7 @@ for _module in (
     "engine",
     "train",
     "catalogue",
+    "catalogue_bench",
 ):
     importlib.import_module(f"stocklab.experiments.cli.{_module}").register(app, bench_app)
 

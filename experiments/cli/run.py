@@ -63,6 +63,9 @@ def run(
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume (finished work is kept)")
         raise typer.Exit(code=130) from None
+    if (root / "catalogue_summary.json").is_file():
+        _catalogue_summary(root, as_json)
+        return
     summary = json.loads((root / "summary.json").read_text())
     if as_json:
         print_json(summary)
@@ -81,7 +84,12 @@ def report(
     try:
         if not run_dir.is_dir():
             raise DataError(f"{run_dir}: not a folder (give runs/<name> of a finished run)")
-        path = rebuild(run_dir)
+        if (run_dir / "catalogue_run.json").is_file():
+            from stocklab.experiments.analysis.catalogue.report import rebuild as rebuild_catalogue
+
+            path = rebuild_catalogue(run_dir)
+        else:
+            path = rebuild(run_dir)
     except StocklabError as exc:
         fail(exc)
     console.print(f"report: {path}")
@@ -110,6 +118,37 @@ def _print_summary(console, summary: dict) -> None:  # noqa: ANN001 - a rich Con
         ci = "–" if r["episodes"] < 2 or r["ci95"] is None else f"± {r['ci95']:.3f}"  # no CI from one episode
         table.add_row(name, f"{r['avg_cost']:.3f}", ci, gap, f"{r['fill_rate']:.4f}")
     console.print(table)
+
+
+def _catalogue_summary(root: Path, as_json: bool) -> None:
+    """Print a catalogue run's results table (or its summary as JSON)."""
+    import json
+
+    from rich.table import Table
+
+    s = json.loads((root / "catalogue_summary.json").read_text())
+    if as_json:
+        print_json(s)
+        return
+    bound = s.get("bound") or {}
+    title = (
+        f"{s['experiment']}: {s['catalogue']['skus']} SKUs, {s['episodes']} episodes x {s['periods']} periods"
+    )
+    table = Table(title=title)
+    for col in ("policy", "cost / period", "gap % to bound", "fill rate", "within capacity"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for name, k in s["policies"].items():
+        gap = "–" if k.get("gap_pct") is None else f"{k['gap_pct']:.2f}"
+        cap = "–" if k.get("within_capacity") is None else f"{k['within_capacity']:.4f}"
+        table.add_row(name, f"{k['cost']:.3f}", gap, f"{k['fill_rate']:.4f}", cap)
+    console.print(table)
+    if bound.get("applies"):
+        console.print(f"lower bound: {bound['value']:.3f} per period; best: {s['best']}")
+    else:
+        console.print(f"no lower bound: {bound.get('why_not')}; best: {s['best']}")
+    console.print(
+        f"report: {root / 'report.html'}  (also report.md, catalogue_summary.json, catalogue_episodes.csv)"
+    )
 
 
 def _print_sweep(root: Path, table, as_json: bool) -> None:  # noqa: ANN001 - a pandas DataFrame

@@ -21,10 +21,15 @@ def validate(
     Runs every check that `stocklab run` makes before any work (the same function), including the
     policies' deep checks (SB3 hyper-parameters against the algorithm's constructor).
     """
-    from stocklab.experiments.config import load_config
+    from stocklab.experiments.config import load_config, read_yaml
     from stocklab.experiments.run.plan import preflight
 
     try:
+        if "catalogue" in read_yaml(config):
+            from stocklab.experiments.run.catalogue.runner import validate_catalogue
+
+            out.print(validate_catalogue(config, set_))
+            return
         cfg = load_config(config, set_)
         exact = preflight(cfg)
     except StocklabError as exc:

@@ -252,13 +252,20 @@ def collect(plan: Plan, root: Path) -> Path:
 
 
 def run_from_file(config: Path, overrides: list[str] | None = None, opts: RunOptions | None = None) -> Path:
-    """Load a config file (with ``--set`` overrides) and run it."""
-    from stocklab.experiments.config import load_config
+    """Load a config file (with ``--set`` overrides) and run it; a ``catalogue`` section runs a catalogue."""
+    from stocklab.experiments.config import apply_override, load_config, read_yaml
 
-    cfg = load_config(config, overrides)
     opts = opts or RunOptions()
     if opts.command is None:
         opts.command = ["stocklab", *sys.argv[1:]]
+    data = read_yaml(Path(config))
+    if "catalogue" in data:
+        from stocklab.experiments.run.catalogue.runner import run_catalogue
+
+        for assignment in overrides or []:
+            apply_override(data, assignment)
+        return run_catalogue(data, str(Path(config).resolve().parent), opts)
+    cfg = load_config(config, overrides)
     return run_experiment(cfg, opts)
 
 

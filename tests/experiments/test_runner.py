@@ -182,6 +182,8 @@ def test_shipped_configs_are_valid():
     assert {"quickstart.yaml", "backorder_ss.yaml"} <= {p.name for p in paths}
     assert len(list((root / "zipkin").glob("lost_p*_L*.yaml"))) == 16
     for path in paths:
+        if "catalogue" in path.read_text():  # catalogue configs: tests/experiments/test_catalogue_run.py
+            continue
         cfg = load_config(path)
         assert cfg.policies, path
     quick = load_config(root / "quickstart.yaml")

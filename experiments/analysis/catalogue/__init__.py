@@ -1,0 +1,1 @@
+"""Catalogue KPIs, plots and report, from a catalogue run's tables."""
