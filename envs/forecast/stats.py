@@ -84,7 +84,7 @@ class ETS(Forecaster):
     the model's analytic h-step ones.
     """
 
-    name = "ets"
+    name = "ets_statsmodels"
     min_length = 4
 
     def __init__(self, season: int = 1, seasonal: bool = True, trend: bool = True) -> None:

@@ -31,9 +31,10 @@ def forecast(
     model: Annotated[
         str,
         typer.Option(
-            help="naive | seasonal_naive | moving_average | ets | arima | regression | tree | croston | sba."
+            help="combo (default) | auto | ets | theta | arima | lstm | prophet | gbm | regression | tree | "
+            "naive | seasonal_naive | moving_average | croston | sba."
         ),
-    ] = "ets",
+    ] = "combo",
     horizon: Annotated[int, typer.Option(min=1, help="Periods forecast at each origin.")] = 12,
     origins: Annotated[int, typer.Option(min=1, help="Rolling origins of the backtest.")] = 3,
     out: Annotated[Path, typer.Option(help="Folder of the plot and the figures.")] = Path("runs/forecast"),
@@ -119,66 +120,100 @@ def segment(
         console.print(" ".join(chosen) or "(no SKU in the selected classes)")
 
 
+#: Forecasters scored by ``stocklab bench forecast --accuracy`` unless --models names others.
+ACCURACY_MODELS = "naive,seasonal_naive,ets,theta,arima,combo,regression,gbm,lstm,prophet"
+
+
 def bench_forecast(
     steps: Annotated[int, typer.Option(min=100, help="env.step() calls per run.")] = 20000,
     repeats: Annotated[int, typer.Option(min=1, help="Runs per setting; the median is reported.")] = 3,
+    env: Annotated[
+        bool | None,
+        typer.Option("--env/--no-env", help="Time the forecast-fed env (default: unless --fit-all/--accuracy)."),
+    ] = None,
     fit_all: Annotated[
-        bool, typer.Option("--fit-all", help="Also time fitting --model on every M3 series.")
+        bool, typer.Option("--fit-all", help="Time fitting --model on every M3 series and forecasting 18 months.")
     ] = False,
-    model: Annotated[str, typer.Option(help="Forecaster timed by --fit-all.")] = "ets",
+    model: Annotated[str, typer.Option(help="Forecaster timed by --fit-all (default: the default one).")] = "",
     accuracy: Annotated[
-        int,
-        typer.Option(min=0, help="Also score --models on the M3 holdout of this many series (0: no)."),
-    ] = 0,
-    models: Annotated[
-        str, typer.Option(help="Comma-separated forecasters scored by --accuracy.")
-    ] = "naive,seasonal_naive,ets,arima,regression,tree,croston",
+        bool, typer.Option("--accuracy", help="Score --models on the M3 hold-out (last 18 months held out).")
+    ] = False,
+    models: Annotated[str, typer.Option(help="Comma-separated forecasters scored by --accuracy.")] = ACCURACY_MODELS,
+    series: Annotated[int, typer.Option(min=0, help="Use the first N M3 series only (0: all 474).")] = 0,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes for fitting.")] = 2,
     as_json: JsonOpt = False,
 ) -> None:
-    """env.step() per second of an ETS-fed env (information none / forecast / oracle_mean); with
-    --fit-all the time to fit a forecaster on all 474 M3 monthly MICRO series; with --accuracy N
-    the mean MASE / sMAPE of forecasters on the last 18 months of N M3 series.
-    """
-    from rich.table import Table
+    """Benchmarks of the demand side.
 
+    env.step() per second of an ETS-fed env (information none / forecast / oracle_mean); with
+    --fit-all the wall time to fit a forecaster on all 474 M3 monthly MICRO series and forecast 18
+    months; with --accuracy the M3 protocol table: per model the mean and median MASE, sMAPE, fit
+    seconds and the guard figures.
+    """
     from stocklab.envs.core.errors import StocklabError
-    from stocklab.envs.forecast.base import forecaster_class
-    from stocklab.experiments.bench.forecast import fit_all as run_fit_all
-    from stocklab.experiments.bench.forecast import forecast_env_throughput, holdout_accuracy
 
     try:
-        result: dict = {"env": forecast_env_throughput(steps=steps, repeats=repeats)}
-        if fit_all:
-            result["fit_all"] = run_fit_all(model)
-        if accuracy:
-            names = [m.strip() for m in models.split(",") if m.strip()]
-            for name in names:
-                forecaster_class(name)
-            result["accuracy"] = holdout_accuracy(names, limit=accuracy)
+        result = _bench_forecast_figures(
+            steps, repeats, fit_all or accuracy if env is None else not env, fit_all, model, accuracy, models,
+            series, jobs,
+        )  # fmt: skip
     except StocklabError as exc:
         fail(exc)
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"forecast-fed env.step() throughput (median of {repeats} x {steps} steps)")
-    table.add_column("information")
-    table.add_column("steps/s", justify="right")
-    for info, r in result["env"].items():
-        table.add_row(info, f"{r['steps_per_s']:,.0f}")
-    console.print(table)
+    _print_bench_forecast(result, repeats, steps)
+
+
+def _bench_forecast_figures(
+    steps: int, repeats: int, skip_env: bool, fit_all: bool, model: str, accuracy: bool, models: str,
+    series: int, jobs: int,
+) -> dict:  # fmt: skip
+    """Run the benchmarks asked for and collect their figures (StocklabError for bad names)."""
+    from stocklab.envs.forecast.base import DEFAULT_FORECASTER, forecaster_class
+    from stocklab.experiments.bench.forecast import fit_all as run_fit_all
+    from stocklab.experiments.bench.forecast import forecast_env_throughput, holdout_accuracy
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    for name in [*names, model or DEFAULT_FORECASTER]:
+        forecaster_class(name)
+    result: dict = {}
+    if not skip_env:
+        result["env"] = forecast_env_throughput(steps=steps, repeats=repeats)
     if fit_all:
+        result["fit_all"] = run_fit_all(model or DEFAULT_FORECASTER, limit=series or None, jobs=jobs)
+    if accuracy:
+        result["accuracy"] = holdout_accuracy(names, limit=series or None, jobs=jobs)
+    return result
+
+
+def _print_bench_forecast(result: dict, repeats: int, steps: int) -> None:
+    from rich.table import Table
+
+    if "env" in result:
+        table = Table(title=f"forecast-fed env.step() throughput (median of {repeats} x {steps} steps)")
+        table.add_column("information")
+        table.add_column("steps/s", justify="right")
+        for info, r in result["env"].items():
+            table.add_row(info, f"{r['steps_per_s']:,.0f}")
+        console.print(table)
+    if "fit_all" in result:
         fa = result["fit_all"]
         console.print(
-            f"fit {fa['model']} on {fa['series']} {fa['source']} series: {fa['seconds']:.1f} s "
-            f"({fa['seconds_per_series'] * 1000:.0f} ms per series, {len(fa['failures'])} failures)"
+            f"fit {fa['model']} on {fa['series']} {fa['source']} series and forecast: {fa['seconds']:.1f} s "
+            f"({fa['seconds_per_series'] * 1000:.0f} ms per series, {fa['jobs']} jobs)"
         )
-    if accuracy:
+    if "accuracy" in result:
         acc = result["accuracy"]
-        grid = Table(title=f"M3 holdout ({acc['horizon']} months) of {acc['series']} series")
-        for col in ("model", "MASE", "sMAPE", "seconds"):
+        grid = Table(title=f"M3 hold-out ({acc['horizon']} months) of {acc['series']} series")
+        cols = ("model", "mean MASE", "median MASE", "sMAPE", "fit s", "max / series max", "guarded")
+        for col in cols:
             grid.add_column(col, justify="left" if col == "model" else "right")
         for name, r in acc["models"].items():
-            grid.add_row(name, f"{r['mase']:.3f}", f"{r['smape']:.2f}", f"{r['seconds']:.1f}")
+            grid.add_row(
+                name, f"{r['mase']:.3f}", f"{r['mase_median']:.3f}", f"{r['smape']:.2f}", f"{r['seconds']:.1f}",
+                f"{r['max_ratio']:.2f}", str(r["guarded"]),
+            )  # fmt: skip
         console.print(grid)
 
 

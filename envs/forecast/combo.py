@@ -1,0 +1,87 @@
+"""Forecast combination: the mean (or median) of several forecasters' forecasts.
+
+Combining the forecasts of different methods is one of the most reliable ways to gain accuracy
+(Bates & Granger 1969, Oper. Res. Q. 20:451; Makridakis et al. 2020, the M4 competition, Int. J.
+Forecasting 36:54, where most of the best entries were combinations). ``combo`` combines
+``members`` (default: automatic ETS and the Theta method) with equal weights:
+
+    yhat_{n+h} = (1 / K) sum_k yhat^(k)_{n+h}    (``method: mean``)
+    yhat_{n+h} = median_k yhat^(k)_{n+h}          (``method: median``)
+
+The spread of the combination is taken as the mean of the members' standard deviations (members'
+errors are strongly correlated; this is exact when they are perfectly correlated). In-sample
+one-step forecasts combine the same way, NaN where a member has none.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.forecast.base import Forecaster, forecaster_class
+
+#: Members of ``combo`` when none are given.
+DEFAULT_MEMBERS = ("ets", "theta")
+
+
+class Combination(Forecaster):
+    """Equal-weight combination of ``members`` (module docstring); ``method`` mean | median."""
+
+    name = "combo"
+    min_length = 4
+    METHODS: ClassVar[tuple[str, ...]] = ("mean", "median")
+
+    def __init__(self, season: int = 1, members: Any = DEFAULT_MEMBERS, method: str = "mean") -> None:
+        super().__init__(season)
+        names = [members] if isinstance(members, str) else list(members)
+        if len(names) < 2:
+            raise ConfigError(f"combo: members (={names!r}) must name at least two forecasters")
+        for member in names:
+            if member == self.name:
+                raise ConfigError("combo: a combination cannot be its own member")
+            forecaster_class(member)  # unknown names fail here, with the allowed ones
+        if method not in self.METHODS:
+            raise ConfigError(f"combo: method (={method!r}) must be one of {', '.join(self.METHODS)}")
+        self.members = tuple(names)
+        self.method = method
+        self.models: list[Forecaster] = []
+        self.min_length = max(forecaster_class(m).min_length for m in names)
+
+    @property
+    def spec(self) -> str:
+        """The members and their chosen models."""
+        parts = [f"{m.name}: {getattr(m, 'spec', '') or m.name}" for m in self.models]
+        return f"{self.method} of " + "; ".join(parts) if parts else ""
+
+    @classmethod
+    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: Any) -> list[Forecaster]:
+        """Fit each member to every series with its own (batched) ``fit_many``."""
+        combos = [cls(season, **params) for _ in ys]
+        if not combos:
+            return []
+        arrays = [c.check(y) for c, y in zip(combos, ys)]
+        per_member = [forecaster_class(name).fit_many(arrays, season) for name in combos[0].members]
+        for i, (combo, y) in enumerate(zip(combos, arrays)):
+            combo._adopt(y, [fits[i] for fits in per_member])
+        return combos  # type: ignore[return-value]
+
+    def _fit(self, y: np.ndarray) -> np.ndarray:
+        self._adopt(y, [forecaster_class(name)(self.season).fit(y) for name in self.members])
+        return self.fitted
+
+    def _adopt(self, y: np.ndarray, models: list[Forecaster]) -> None:
+        self.y, self.models = y, models
+        self.fitted = self._combine(np.array([m.fitted for m in models]))
+
+    def _combine(self, values: np.ndarray) -> np.ndarray:
+        return values.mean(axis=0) if self.method == "mean" else np.median(values, axis=0)
+
+    def predict(self, h: int) -> np.ndarray:
+        forecasts = np.array([m.predict(h) for m in self.models])
+        self.notes = [note for m in self.models for note in m.notes]
+        return self._combine(forecasts)
+
+    def predict_std(self, h: int) -> np.ndarray:
+        return np.mean([m.predict_std(h) for m in self.models], axis=0)
