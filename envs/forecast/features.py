@@ -57,17 +57,26 @@ def rows(
     """
     w = window(season)
     times = np.asarray(times, dtype=np.int64)
-    idx = times[:, None] - np.arange(1, w + 1)[None, :]  # (k, w): t-1 .. t-w
-    lags = path[idx]
+    lags = path[times[:, None] - np.arange(1, w + 1)[None, :]]  # (k, w): y_{t-1} .. y_{t-w}
+    flags = np.zeros(len(times)) if promo is None else np.asarray(promo, dtype=float)[times]
+    flags_lag = np.zeros(len(times)) if promo is None else np.asarray(promo, dtype=float)[times - 1]
+    return from_lags(lags, times, season, flags, flags_lag)
+
+
+def from_lags(
+    lags: np.ndarray, times: np.ndarray, season: int, flags: np.ndarray, flags_lag: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and levels from the last w values of each row (newest first, (k, w)), the
+    periods t the rows predict and their promotion flags (of t and t - 1).
+    """
+    w = lags.shape[1]
     level = np.maximum(lags.mean(axis=1), LEVEL_FLOOR)
     scaled = lags / level[:, None]
-    x = np.arange(w, dtype=float)[::-1]  # oldest first ... newest last, reversed to match lags
+    x = np.arange(w, dtype=float)[::-1]  # positions of y_{t-1} .. y_{t-w}, newest largest
     xc = x - x.mean()
     slope = (scaled * xc[None, :]).sum(axis=1) / float(xc @ xc)
     pos = times % season if season > 1 else np.zeros(len(times), dtype=np.int64)
     angle = 2.0 * np.pi * pos / season if season > 1 else np.zeros(len(times))
-    flags = np.zeros(len(times)) if promo is None else np.asarray(promo, dtype=float)[times]
-    flags_lag = np.zeros(len(times)) if promo is None else np.asarray(promo, dtype=float)[times - 1]
     features = np.column_stack(
         [
             scaled,
@@ -105,3 +114,15 @@ def training_rows(
     if not blocks:
         return np.empty((0, len(feature_names(season)))), np.empty(0)
     return np.vstack(blocks), np.concatenate(targets)
+
+
+def target_levels(ys: list[np.ndarray], season: int) -> np.ndarray:
+    """The levels s_t of the rows of :func:`training_rows`, in the same order."""
+    w = window(season)
+    out = []
+    for y in ys:
+        if len(y) <= w:
+            continue
+        lags = y[np.arange(w, len(y))[:, None] - np.arange(1, w + 1)[None, :]]
+        out.append(np.maximum(lags.mean(axis=1), LEVEL_FLOOR))
+    return np.concatenate(out) if out else np.empty(0)

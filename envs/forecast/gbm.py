@@ -6,7 +6,8 @@ local level (:mod:`stocklab.envs.forecast.features`), train one scikit-learn
 LightGBM, Ke et al. 2017) on the scaled next value of every period of every series: the "global"
 approach of the M5 competition's winners (Makridakis, Spiliotis & Assimakopoulos 2022, Int. J.
 Forecasting 38:1346). Forecasts are recursive; all series sharing a model are forecast together, one
-model call per horizon step.
+model call per horizon step. scikit-learn's OpenMP threads are limited to one: on a busy two-core
+machine more threads spin against each other and cost many times the CPU time.
 
 Spreads: the root mean squared in-sample one-step error of the series, for every horizon.
 """
@@ -20,7 +21,8 @@ import numpy as np
 
 from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.forecast.base import Forecaster
-from stocklab.envs.forecast.features import feature_names, rows, training_rows, window
+from stocklab.envs.forecast.features import feature_names, from_lags, target_levels, training_rows, window
+from stocklab.envs.forecast.stats import quiet_single_thread
 
 
 @dataclass
@@ -35,16 +37,20 @@ class _Shared:
     def forecasts(self, h: int) -> np.ndarray:
         """Recursive forecasts (members x h) of every member, computed once per horizon."""
         if h not in self.cache:
-            paths = [np.concatenate([m.y, np.zeros(h)]) for m in self.members]
+            w = window(self.season)
+            ns = np.array([len(m.y) for m in self.members])
+            # The last w values of every member, newest first; forecasts are pushed in front.
+            lags = np.array([m.y[::-1][:w] for m in self.members])
             promos = [m.promo_path(h) for m in self.members]
             out = np.empty((len(self.members), h))
             for k in range(h):
-                x, level = zip(*(rows(p, np.array([len(m.y) + k]), self.season, pr)
-                                 for p, m, pr in zip(paths, self.members, promos)))  # fmt: skip
-                pred = np.maximum(self.model.predict(np.vstack(x)), 0.0) * np.concatenate(level)
-                for i, p in enumerate(paths):
-                    p[len(self.members[i].y) + k] = pred[i]
-                out[:, k] = pred
+                t = ns + k
+                flags = np.array([0.0 if p is None else p[tk] for p, tk in zip(promos, t)])
+                flags_lag = np.array([0.0 if p is None else p[tk - 1] for p, tk in zip(promos, t)])
+                x, level = from_lags(lags, t, self.season, flags, flags_lag)
+                with quiet_single_thread():
+                    out[:, k] = np.maximum(self.model.predict(x), 0.0) * level
+                lags = np.column_stack([out[:, k], lags[:, :-1]])
             self.cache[h] = out
         return self.cache[h]
 
@@ -60,7 +66,8 @@ class GradientBoosting(Forecaster):
 
     name = "gbm"
     global_model = True
-    min_length = 6
+    #: A series needs a full lag window (w = max(m, 4)) before its first row.
+    min_length = 5
 
     def __init__(
         self,
@@ -119,14 +126,20 @@ class GradientBoosting(Forecaster):
         if len(target) < 10:
             raise ValueError(f"gbm: only {len(target)} training rows; the series are too short")
         names = feature_names(season)
-        model = HistGradientBoostingRegressor(
-            **members[0].settings, categorical_features=[names.index("position")], early_stopping=False
-        ).fit(x, target)
+        with quiet_single_thread():  # OpenMP threads spin against each other and other processes
+            model = HistGradientBoostingRegressor(
+                **members[0].settings, categorical_features=[names.index("position")], early_stopping=False
+            ).fit(x, target)
+            fitted = np.maximum(model.predict(x), 0.0) * target_levels(arrays, season)
         shared = _Shared(model, season, members)
+        w, at = window(season), 0
         for i, (member, y) in enumerate(zip(members, arrays)):
             member.y, member._shared, member._index = y, shared, i
             member.promo = None if promos is None else promos[i]
-            member.fitted = member._in_sample()
+            member.fitted = np.full(len(y), np.nan)
+            if len(y) > w:
+                member.fitted[w:] = fitted[at : at + len(y) - w]
+                at += len(y) - w
         return members  # type: ignore[return-value]
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
@@ -134,16 +147,6 @@ class GradientBoosting(Forecaster):
         self.__dict__.update(other.__dict__)
         self._shared.members[0] = self  # type: ignore[union-attr]
         return self.fitted
-
-    def _in_sample(self) -> np.ndarray:
-        assert self._shared is not None
-        w = window(self.season)
-        fitted = np.full(len(self.y), np.nan)
-        if len(self.y) > w:
-            times = np.arange(w, len(self.y))
-            x, level = rows(self.y, times, self.season, self.promo)
-            fitted[w:] = np.maximum(self._shared.model.predict(x), 0.0) * level
-        return fitted
 
     def predict(self, h: int) -> np.ndarray:
         """Recursive forecasts of the next ``h`` periods (units), never below 0."""

@@ -208,7 +208,7 @@ class LSTM(Forecaster):
                     loss = (net(xt[idx]) - tt[idx]).abs().mean()
                     loss.backward()
                     opt.step()
-                    total += float(loss) * len(idx)
+                    total += loss.item() * len(idx)
                 loss_value = total / len(xt)
             net.eval()
         return net, loss_value

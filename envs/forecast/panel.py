@@ -10,6 +10,7 @@ series' fit does not depend on the others in its chunk, so results are the same 
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -47,18 +48,20 @@ def fit_panel(
         season: periods per seasonal cycle.
         params: the forecaster's parameters.
         jobs: worker processes for local models (1: fit in this process).
-        chunks: pieces the panel is cut into (default 2 x jobs, at least 4 for a progress display);
-            bigger pieces vectorise better.
+        chunks: pieces the panel is cut into (default: one per job; bigger pieces vectorise better,
+            smaller ones update the progress more often).
         progress: called after every piece with (series done, total).
     """
     cls = forecaster_class(model)
     params = dict(params or {})
     if cls.global_model or len(ys) == 0:
+        if "jobs" in inspect.signature(cls.fit_many).parameters:
+            params = {**params, "jobs": jobs, "progress": progress}
         fitted = cls.fit_many(list(ys), season, **params)
         if progress:
             progress(len(ys), len(ys))
         return fitted
-    count = max(1, min(len(ys), chunks or max(4, 2 * jobs)))
+    count = max(1, min(len(ys), chunks or jobs))
     bounds = np.linspace(0, len(ys), count + 1).astype(int)
     pieces = [list(ys[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     out: list[Forecaster] = []

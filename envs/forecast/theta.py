@@ -20,6 +20,9 @@ recursion on with y replaced by mu. The four models: STM (static, theta = 2: the
 method, Hyndman & Billah 2003), OTM (static, theta estimated), DSTM (dynamic, theta = 2) and DOTM
 (dynamic, theta estimated). l_0, alpha in [0.1, 0.99] and theta >= 1 minimise the in-sample mean
 squared error; ``variant: auto`` keeps the model with the smallest one (as statsforecast's AutoTheta).
+The default is STM: on the M3 validation window (the 18 months before the hold-out) the four scored
+a mean MASE of 0.73 (STM, DSTM, DOTM) and 0.80 (OTM), and choosing by in-sample error picked the
+over-fitted OTM too often (0.75).
 
 Spreads: sigma sqrt(1 + (h - 1) alpha^2) of simple exponential smoothing (the theta line's
 smoother; an approximation for the theta models) times the seasonal index. A forecast below 0 of a
@@ -181,15 +184,17 @@ def _fit_variant(xs: list[np.ndarray], variant: str) -> _Fit:
 
 
 class Theta(Forecaster):
-    """Theta models (module docstring): ``variant`` stm | otm | dstm | dotm | auto (least in-sample
-    MSE of the four); ``seasonal_test: false`` never deseasonalises.
+    """Theta models (module docstring).
+
+    ``variant``: stm (default) | otm | dstm | dotm | auto (least in-sample MSE of the four);
+    ``seasonal_test: false`` never deseasonalises.
     """
 
     name = "theta"
     min_length = 4
     CHOICES: ClassVar[tuple[str, ...]] = ("auto", *VARIANTS)
 
-    def __init__(self, season: int = 1, variant: str = "auto", seasonal_test: bool = True) -> None:
+    def __init__(self, season: int = 1, variant: str = "stm", seasonal_test: bool = True) -> None:
         super().__init__(season)
         if variant not in self.CHOICES:
             raise ConfigError(f"theta: variant (={variant!r}) must be one of {', '.join(self.CHOICES)}")

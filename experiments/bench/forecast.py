@@ -146,3 +146,72 @@ def panel_scores(
         "above_10x_max": int((ratio > 10).sum()),
         "negative": int((forecast.min(axis=1) < 0).sum()),
     }
+
+
+def _origin_forecasts(
+    model: str, ys: list[np.ndarray], offset: int, k: int, season: int, jobs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit ``model`` on every series but its last ``offset`` periods; per series the forecast of the
+    next k periods (series x k), their actual values and the MASE scale of the training part.
+    """
+    train = [y[: len(y) - offset] for y in ys]
+    fits, _ = _fit(model, train, season, jobs, f"{model} @ -{offset}")
+    forecast = np.array([fit.predict(k) for fit in fits])
+    actual = np.array([y[len(y) - offset : len(y) - offset + k] for y in ys])
+    scales = np.array([naive_scale(y, season) for y in train])
+    return forecast, actual, scales
+
+
+def quantile_coverage(
+    model: str = DEFAULT_FORECASTER,
+    source: str = "m3",
+    limit: int | None = None,
+    lead_times: tuple[int, ...] = (0, 2),
+    fractiles: tuple[float, ...] = (0.8, 0.95),
+    horizon: int = 18,
+    step: int = 3,
+    jobs: int = 2,
+) -> dict[str, Any]:
+    """Lead-time demand quantiles by split conformal prediction across series, scored on the hold-out.
+
+    For lead time L the window is k = L + 1 periods (review every period). Test origins lie in the
+    hold-out (the last ``horizon`` periods: ``horizon``, ``horizon - step``, ... periods before the
+    end, as long as the window fits); as many calibration origins lie before it, their windows ending
+    before the hold-out starts. At each origin ``model`` is refitted on the data before it. Per lead
+    time and fractile f: the pooled scaled offset q_f (:func:`~stocklab.envs.forecast.quantiles.conformal_offsets`),
+    the realised coverage P(D <= quantile) over every (series, test origin), and the mean pinball
+    loss in units and scaled by each series' MASE scale.
+    """
+    from stocklab.envs.forecast.quantiles import conformal_offsets, pinball_loss
+
+    history = load_history(source)
+    skus = history.skus()[:limit] if limit else history.skus()
+    ys = [history.series(sku).to_numpy(dtype=float) for sku in skus]
+    k_max = max(lead_times) + 1
+    tests = list(range(horizon, k_max - 1, -step))
+    calibration = [horizon + k_max + step * j for j in range(len(tests))]
+    runs = {off: _origin_forecasts(model, ys, off, k_max, history.season, jobs) for off in calibration + tests}
+    out: dict[str, Any] = {"model": model, "source": source, "series": len(ys), "test_origins": tests,
+                           "calibration_origins": calibration, "lead_times": {}}  # fmt: skip
+    for lead in lead_times:
+        k = lead + 1
+
+        def sums(offsets: list[int], k: int = k) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            f = np.concatenate([runs[o][0][:, :k].sum(axis=1) for o in offsets])
+            a = np.concatenate([runs[o][1][:, :k].sum(axis=1) for o in offsets])
+            return f, a, np.concatenate([runs[o][2] for o in offsets])
+
+        cal_f, cal_a, cal_s = sums(calibration)
+        offsets = conformal_offsets(cal_a, cal_f, cal_s, fractiles)
+        test_f, test_a, test_s = sums(tests)
+        rows = {}
+        for f in fractiles:
+            q = np.maximum(test_f + test_s * offsets[f], 0.0)
+            loss = pinball_loss(test_a, q, f)
+            rows[str(f)] = {
+                "offset": offsets[f], "coverage": float(np.mean(test_a <= q)),
+                "pinball": float(loss.mean()), "pinball_scaled": float(np.mean(loss / test_s)),
+                "windows": int(len(test_a)),
+            }  # fmt: skip
+        out["lead_times"][str(lead)] = {"periods": k, "fractiles": rows}
+    return out

@@ -73,51 +73,79 @@ def forecast(
 
 def segment(
     history: HistoryArg,
-    k: Annotated[int, typer.Option("--k", min=1, help="Number of K-means clusters.")] = 4,
+    method: Annotated[str, typer.Option(help="Clustering: kmeans | dbscan | hierarchical.")] = "kmeans",
+    k: Annotated[int, typer.Option("--k", min=1, help="Clusters of kmeans and hierarchical.")] = 4,
+    eps: Annotated[
+        float | None, typer.Option(help="DBSCAN neighbourhood radius (default: the k-distance knee).")
+    ] = None,
+    min_samples: Annotated[int, typer.Option(min=1, help="DBSCAN: neighbours of a core point.")] = 5,
     select: Annotated[
         list[str] | None,
         typer.Option("--select", help="Print the SKUs of this class (smooth, erratic, intermittent, lumpy)."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder of the table and the plot.")] = Path("runs/segment"),
+    out: Annotated[Path, typer.Option(help="Folder of the table and the plots.")] = Path("runs/segment"),
     seed: Annotated[int, typer.Option(help="Seed of K-means.")] = 0,
     cap_outliers: CapOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Classify SKUs by demand pattern (ADI / CV² Syntetos-Boylan classes) and by K-means on
-    scaled features; write segments.csv and segments.png.
-    """
-    from rich.table import Table
+    """Classify SKUs by demand pattern and cluster them.
 
+    Syntetos-Boylan classes (ADI / CV²) and clusters of scaled features by K-means, DBSCAN or Ward
+    hierarchical clustering, with the silhouette of each method; writes segments.csv, segments.png
+    and (hierarchical) dendrogram.png.
+    """
     from stocklab.envs.core.errors import StocklabError
-    from stocklab.experiments.analysis.segment import check_classes, plot_segments, select_skus, summary
-    from stocklab.experiments.analysis.segment import segment as run_segment
+    from stocklab.experiments.analysis import segment as seg
 
     try:
-        check_classes(select or [])
+        seg.check_classes(select or [])
+        seg.check_method(method)
         hist = _history(history, cap_outliers)
-        table = run_segment(hist, k=k, seed=seed)
-        chosen = select_skus(table, classes=select) if select else None
+        table = seg.segment(hist, k=k, seed=seed, method=method, eps=eps, min_samples=min_samples)
+        chosen = seg.select_skus(table, classes=select) if select else None
+        compare = seg.compare_methods(table, k, seed, min_samples)
     except StocklabError as exc:
         fail(exc)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "segments.csv"
     table.to_csv(csv_path, index=False)
-    png_path = plot_segments(table, out / "segments.png", title=f"{history}: {len(table)} SKUs")
-    figures = {**summary(table), "table": str(csv_path), "plot": str(png_path)}
+    title = f"{history}: {len(table)} SKUs"
+    figures = {**seg.summary(table), "method": method, "silhouette": compare[method]["silhouette"],
+               "methods": compare, "table": str(csv_path),
+               "plot": str(seg.plot_segments(table, out / "segments.png", title=title, method=method))}  # fmt: skip
+    if method == "hierarchical":
+        figures["dendrogram"] = str(seg.plot_dendrogram(table, out / "dendrogram.png", k, title=title))
     if chosen is not None:
         figures["selected"] = chosen
     if as_json:
         print_json(figures)
         return
-    grid = Table(title=f"{history}: {len(table)} SKUs by demand pattern")
+    _print_segments(history, figures)
+
+
+def _print_segments(history: str, figures: dict) -> None:
+    from rich.table import Table
+
+    grid = Table(title=f"{history}: {figures['skus']} SKUs by demand pattern")
     grid.add_column("class")
     grid.add_column("SKUs", justify="right")
     for name, count in figures["classes"].items():
         grid.add_row(name, str(count))
     console.print(grid)
-    console.print(f"table: {csv_path}\nplot: {png_path}")
-    if chosen is not None:
-        console.print(" ".join(chosen) or "(no SKU in the selected classes)")
+    methods = Table(title="clusterings of the scaled features")
+    for col in ("method", "clusters", "noise", "silhouette"):
+        methods.add_column(col, justify="left" if col == "method" else "right")
+    for name, r in figures["methods"].items():
+        sil = "–" if r["silhouette"] is None else f"{r['silhouette']:.3f}"
+        methods.add_row(
+            name + (" (used)" if name == figures["method"] else ""), str(r["clusters"]), str(r["noise"]), sil
+        )
+    console.print(methods)
+    console.print(f"table: {figures['table']}\nplot: {figures['plot']}")
+    if "dendrogram" in figures:
+        console.print(f"dendrogram: {figures['dendrogram']}")
+    if "selected" in figures:
+        console.print(" ".join(figures["selected"]) or "(no SKU in the selected classes)")
 
 
 #: Forecasters scored by ``stocklab bench forecast --accuracy`` unless --models names others.
@@ -129,16 +157,23 @@ def bench_forecast(
     repeats: Annotated[int, typer.Option(min=1, help="Runs per setting; the median is reported.")] = 3,
     env: Annotated[
         bool | None,
-        typer.Option("--env/--no-env", help="Time the forecast-fed env (default: unless --fit-all/--accuracy)."),
+        typer.Option(
+            "--env/--no-env", help="Time the forecast-fed env (default: unless --fit-all/--accuracy)."
+        ),
     ] = None,
     fit_all: Annotated[
-        bool, typer.Option("--fit-all", help="Time fitting --model on every M3 series and forecasting 18 months.")
+        bool,
+        typer.Option("--fit-all", help="Time fitting --model on every M3 series and forecasting 18 months."),
     ] = False,
-    model: Annotated[str, typer.Option(help="Forecaster timed by --fit-all (default: the default one).")] = "",
+    model: Annotated[
+        str, typer.Option(help="Forecaster timed by --fit-all (default: the default one).")
+    ] = "",
     accuracy: Annotated[
         bool, typer.Option("--accuracy", help="Score --models on the M3 hold-out (last 18 months held out).")
     ] = False,
-    models: Annotated[str, typer.Option(help="Comma-separated forecasters scored by --accuracy.")] = ACCURACY_MODELS,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated forecasters scored by --accuracy.")
+    ] = ACCURACY_MODELS,
     series: Annotated[int, typer.Option(min=0, help="Use the first N M3 series only (0: all 474).")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes for fitting.")] = 2,
     as_json: JsonOpt = False,
