@@ -287,7 +287,7 @@ def _run(batch: _Batch, u: np.ndarray, keep: bool = False) -> tuple[np.ndarray, 
     of the batch: each step updates that prefix only, and a finished candidate keeps its final states.
     """
     alpha, beta, gamma, phi, level, trend = _params(batch, u)
-    seasons = np.ascontiguousarray(batch.s0.T)  # (m, B): one row per position in the season
+    seasons = np.array(batch.s0.T, order="C")  # (m, B), a copy: one row per position in the season
     fm = batch.mult_season
     fa = 1.0 - fm
     big_t, b_rows = batch.y.shape
@@ -492,3 +492,37 @@ class ETS(Forecaster):
     def predict_std(self, h: int) -> np.ndarray:
         cand = self.chosen if self.chosen and not sane(self.chosen.forecast(h), self.y) else self._choose(h)
         return cand.forecast_std(h)
+
+
+def smooth(
+    y: np.ndarray, m: int, spec: Spec, alpha: float, beta: float, gamma: float, phi: float,
+    level: float, trend: float, seasons: np.ndarray,
+) -> Candidate:  # fmt: skip
+    """Run the recursions of ``spec`` with given parameters and initial states over ``y`` (no
+    estimation): the one-step forecasts and final states as a :class:`Candidate` (AICc left NaN).
+
+    ``seasons`` holds the initial state of each position t mod m (0 / 1 when the model has none).
+    """
+    y = np.asarray(y, dtype=float)
+    batch = _layout([y], max(m, 1), (spec,))
+    if not len(batch.series):
+        raise ValueError(f"ETS({spec}) is not allowed on this series")
+    batch.l0, batch.b0 = np.array([level]), np.array([trend if spec.trend != "N" else 0.0])
+    batch.s0 = np.asarray(seasons, dtype=float).reshape(1, -1)
+
+    def logit(p: float) -> float:
+        p = min(max(p, 1e-12), 1 - 1e-12)
+        return float(np.log(p / (1 - p)))
+
+    lo, hi = PHI_RANGE
+    u = np.array([[
+        logit((alpha - EPS) / (1 - 2 * EPS)), logit(beta / alpha) if spec.trend != "N" else 0.0,
+        logit(gamma / (1 - alpha)) if spec.season != "N" else 0.0,
+        logit((phi - lo) / (hi - lo)) if spec.trend == "Ad" else 0.0, 0.0, 0.0,
+    ]])  # fmt: skip
+    _, st = _run(batch, u, keep=True)
+    return Candidate(
+        spec, float(st["alpha"][0]), float(st["beta"][0]), float(st["gamma"][0]), float(st["phi"][0]),
+        float(st["level"][0]), float(st["trend"][0]), st["seasons"][0].copy(), len(y),
+        float(np.sqrt(st["mse"][0])), float("nan"), st["fitted"][0].copy(),
+    )  # fmt: skip

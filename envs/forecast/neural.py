@@ -132,7 +132,7 @@ class LSTM(Forecaster):
         epochs: int = 40,
         batch: int = 256,
         lr: float = 3e-3,
-        threads: int = 2,
+        threads: int = 1,
         seed: int = 0,
     ) -> None:
         super().__init__(season)
