@@ -20,9 +20,10 @@ Per SKU, over its whole series y_1 .. y_n (units per period):
     :func:`plot_dendrogram`;
   - ``dbscan``: density-based clusters (Ester, Kriegel, Sander & Xu 1996, KDD-96): points with at
     least ``min_samples`` neighbours within ``eps`` are cores, clusters are the connected cores and
-    their neighbours, the rest is noise (cluster -1). The default ``eps`` is the 90th percentile of
-    the distances to the ``min_samples``-th nearest neighbour (the knee heuristic of the paper's
-    k-distance plot), so k is not used.
+    their neighbours, the rest is noise (cluster -1). The default ``eps`` is the knee of the sorted
+    distances to the ``min_samples``-th nearest neighbour (the paper's k-distance plot), found as the
+    point farthest below the chord of the normalised curve (Satopaa et al. 2011, "Kneedle"); k is
+    not used.
 
   Clusters are numbered 0, 1, ... by increasing mean demand. Each clustering is scored by its
   silhouette s = mean over points of (b - a) / max(a, b), a the mean distance to the point's own
@@ -123,12 +124,17 @@ def check_method(method: str) -> None:
 
 
 def default_eps(z: np.ndarray, min_samples: int) -> float:
-    """90th percentile of the distances to the ``min_samples``-th nearest neighbour (module docstring)."""
+    """The knee of the sorted k-distance curve, k = ``min_samples`` (module docstring)."""
     from scipy.spatial.distance import cdist
 
     dist = np.sort(cdist(z, z), axis=1)
-    kth = dist[:, min(min_samples, len(z) - 1)]
-    return float(max(np.quantile(kth, 0.9), 1e-9))
+    kth = np.sort(dist[:, min(min_samples, len(z) - 1)])
+    span = kth[-1] - kth[0]
+    if len(kth) < 3 or span <= 0:
+        return float(max(kth[-1], 1e-9))
+    x = np.linspace(0.0, 1.0, len(kth))
+    knee = int(np.argmax(x - (kth - kth[0]) / span))
+    return float(max(kth[knee], 1e-9))
 
 
 def cluster(
