@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.errors import DataError
 from stocklab.envs.forecast.base import Forecaster
 from stocklab.envs.forecast.optim import batched_nelder_mead
 
@@ -470,7 +470,7 @@ class ETS(Forecaster):
     def adopt(self, y: np.ndarray, candidates: list[Candidate]) -> None:
         """Take fitted candidates (by AICc) of series ``y``; choose the first sane one."""
         if not candidates:
-            raise ValueError(f"ets: no candidate model could be fitted to a series of {len(y)} periods")
+            raise DataError(f"ets: no candidate model could be fitted to a series of {len(y)} periods")
         self.y, self.candidates = y, candidates
         self._choose(self.GUARD_HORIZON)
         self.fitted = self.chosen.fitted  # type: ignore[union-attr]
@@ -483,7 +483,7 @@ class ETS(Forecaster):
                 self.chosen = cand
                 return cand
             self.notes.append(f"ETS({cand.spec}) refused: {why} over {h} periods")
-        raise ValueError("ets: every candidate's forecast leaves the sane range")
+        raise DataError("ets: every candidate's forecast leaves the sane range")
 
     def predict(self, h: int) -> np.ndarray:
         cand = self.chosen if self.chosen and not sane(self.chosen.forecast(h), self.y) else self._choose(h)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.errors import ConfigError, DataError
 from stocklab.envs.forecast.base import Forecaster
 from stocklab.envs.forecast.features import feature_names, from_lags, target_levels, training_rows, window
 from stocklab.envs.forecast.stats import quiet_single_thread
@@ -124,7 +124,7 @@ class GradientBoosting(Forecaster):
         promos = None if promotions is None else [np.asarray(p, dtype=float) for p in promotions]
         x, target = training_rows(arrays, season, promos)
         if len(target) < 10:
-            raise ValueError(f"gbm: only {len(target)} training rows; the series are too short")
+            raise DataError(f"gbm: only {len(target)} training rows; the series are too short")
         names = feature_names(season)
         with quiet_single_thread():  # OpenMP threads spin against each other and other processes
             model = HistGradientBoostingRegressor(

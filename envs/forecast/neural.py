@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.errors import ConfigError, DataError
 from stocklab.envs.forecast.base import Forecaster
 
 LEVEL_FLOOR = 1e-3
@@ -166,9 +166,17 @@ class LSTM(Forecaster):
             return []
         first = members[0]
         arrays = [m.check(y) for m, y in zip(members, ys)]
+        longest = max(len(y) for y in arrays)
+        if longest < first.length + first.horizon:
+            # Short histories: shorten the output first (longer forecasts are then recursive), then
+            # the window, keeping at least two full windows' worth of data.
+            horizon = max(1, min(first.horizon, longest - first.length - 1))
+            length = max(4, min(first.length, (longest - horizon) // 2))
+            for m in members:
+                m.length, m.horizon = length, horizon
         x, target, _ = windows(arrays, first.length, first.horizon, season)
         if len(x) == 0:
-            raise ValueError(
+            raise DataError(
                 f"lstm: no series has the {first.length + first.horizon} periods a training window needs"
             )
         start = time.perf_counter()

@@ -16,6 +16,7 @@ root mean squared in-sample one-step error, for every horizon.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -99,7 +100,10 @@ class Prophet(Forecaster):
 
         if h not in self._cache:
             future = pd.DataFrame({"ds": self._dates(len(self.y) + h)})
-            self._cache[h] = self._model.predict(future)
+            with warnings.catch_warnings():  # Prophet uses pandas features pandas 3 deprecates
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._cache[h] = self._model.predict(future)
         return self._cache[h]
 
     def predict(self, h: int) -> np.ndarray:

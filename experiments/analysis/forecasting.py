@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from stocklab.envs.forecast.backtest import BacktestResult, rolling_origin
 from stocklab.envs.forecast.base import Forecaster, fit_forecaster, forecaster_class
+from stocklab.envs.forecast.panel import fit_panel
 from stocklab.envs.sales.history import SalesHistory
 
 #: Two-sided 95 % normal quantile of the prediction interval in the plot.
@@ -17,10 +19,10 @@ Z95 = 1.959964
 
 
 def describe(model: Forecaster) -> str:
-    """The chosen specification of a fitted model (ETS components, ARIMA orders), or its name."""
+    """The chosen specification of a fitted model (ETS components, ARIMA orders, ...), or its name."""
     spec = getattr(model, "spec", "")
     if spec:
-        return f"ETS({spec})"
+        return f"ETS({spec})" if model.name.startswith("ets") else f"{model.name}: {spec}"
     order = getattr(model, "order", None)
     if order is not None:
         seasonal = getattr(model, "seasonal_order", (0, 0, 0, 0))
@@ -36,11 +38,12 @@ def run_forecast(
 
     Returns the JSON-ready figures (metrics, origins, chosen model), the backtest and the full fit.
     """
-    forecaster_class(model)  # unknown names fail before any work
+    cls = forecaster_class(model)  # unknown names fail before any work
     series = history.series(sku)
     y = series.to_numpy(dtype=float)
-    result = rolling_origin(y, model, horizon, season=history.season, origins=origins)
-    final = fit_forecaster(model, y, history.season)
+    fitter = panel_fitter(history, sku, model) if cls.global_model else None
+    result = rolling_origin(y, model, horizon, season=history.season, origins=origins, fitter=fitter)
+    final = fitter(len(y)) if fitter else fit_forecaster(model, y, history.season)
     figures = {
         "sku": sku,
         "model": model,
@@ -51,8 +54,33 @@ def run_forecast(
         "season": history.season,
         **result.metrics,
         "backtest_seconds": result.fit_seconds,
+        "guard": result.notes,
+        "global_model": cls.global_model,
     }
     return figures, result, final
+
+
+def panel_fitter(history: SalesHistory, sku: str, model: str) -> Callable[[int], Forecaster]:
+    """Fit a global ``model`` for ``sku``'s origin o on every SKU of the history cut at the same
+    date (the periods before ``sku``'s period o), so that no SKU's future leaks into the fit.
+    """
+    dates = history.series(sku).index
+    min_length = forecaster_class(model).min_length
+
+    def fit(origin: int) -> Forecaster:
+        cutoff = dates[origin] if origin < len(dates) else dates[-1] + pd.Timedelta(days=1)
+        panel, index = [], 0
+        for other in history.skus():
+            part = history.series(other)
+            values = part[part.index < cutoff].to_numpy(dtype=float)
+            if other == sku:
+                index = len(panel)
+                panel.append(values)
+            elif len(values) >= min_length:
+                panel.append(values)
+        return fit_panel(model, panel, history.season)[index]
+
+    return fit
 
 
 def plot_forecast(
