@@ -119,3 +119,54 @@ def plot_forecast(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+#: Information settings compared by :func:`forecast_value`.
+INFORMATION = ("none", "forecast", "oracle_mean")
+
+
+def forecast_value(
+    env: dict[str, Any], base_dir: str | None = None, seeds: list[int] | None = None, periods: int = 120,
+    warmup: int = 12,
+) -> dict[str, Any] | None:  # fmt: skip
+    """The forecaster's hold-out accuracy and the value of information of a forecast-fed env section.
+
+    None unless ``env.demand.dist`` is ``forecast_fed``. Accuracy: a rolling-origin backtest (3
+    origins, horizon 12 or less) of the demand's forecaster on the SKU's history before ``start``
+    (the data it was fitted on). Value of information: the average cost per period of the
+    newsvendor policy (order up to the critical-fractile quantile of the lead-time demand it
+    believes in) on the same demand (common seeds) when it observes nothing (``information:
+    none``: a constant level from the long-run mean), the forecaster's forecast (``forecast``), or
+    the true mean demand (``oracle_mean``).
+    """
+    from stocklab.baselines.policies.classic import build_policy
+    from stocklab.envs import parse_env_config
+    from stocklab.envs.rollout import episode_costs
+
+    demand = (env or {}).get("demand") or {}
+    if not isinstance(demand, dict) or demand.get("dist") != "forecast_fed":
+        return None
+    model = parse_env_config(env, base_dir=base_dir).demand
+    y = model._scaled(_history_before(model)).astype(float)
+    season = model._history().season
+    horizon = max(1, min(12, len(y) // 4))
+    backtest = rolling_origin(y, model.model, horizon, season=season, origins=3, params=model.model_params)
+    seeds = seeds or list(range(1, 9))
+    costs = {}
+    for info in INFORMATION:
+        section = {**env, "observation": {**(env.get("observation") or {}), "information": info}}
+        cfg = parse_env_config(section, base_dir=base_dir)
+        costs[info] = float(np.mean(episode_costs(cfg, build_policy("newsvendor", cfg), seeds, periods, warmup)))
+    return {
+        "sku": model.sku, "model": model.model, "chosen": describe(model._fit), "horizon": horizon,
+        "origins": [int(o) for o in backtest.origins], **backtest.metrics, "guard": backtest.notes,
+        "costs": costs, "episodes": len(seeds), "periods": periods,
+    }  # fmt: skip
+
+
+def _history_before(model: Any) -> np.ndarray:
+    """The SKU's recorded quantities before the forecast-fed episode's start (units)."""
+    series = model._history().series(model.sku)
+    if model.start is not None:
+        series = series[series.index < pd.Timestamp(model.start)]
+    return series.to_numpy(dtype=float)

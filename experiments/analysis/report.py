@@ -169,6 +169,40 @@ def _forecast_blocks(summary: dict[str, Any]) -> list[Block]:
             ("table", (["metric", "mean ± 95% CI"], rows))]  # fmt: skip
 
 
+def forecast_value_blocks(root: Path, summary: dict[str, Any], manifest: dict[str, Any]) -> list[Block]:
+    """The section on a forecast-fed run's forecaster: its hold-out accuracy and the value of
+    information (newsvendor cost with information none / forecast / oracle_mean); [] otherwise.
+    """
+    import yaml
+
+    from stocklab.experiments.analysis.forecasting import forecast_value
+
+    path = root / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    env = (config or {}).get("env") or {}
+    seeds = ((manifest.get("seeds") or {}).get("evaluation") or [])[:8] or None
+    value = forecast_value(env, base_dir=str(root), seeds=seeds, periods=min(summary["periods"], 240))
+    if value is None:
+        return []
+    acc = [[k.upper(), _f(value[k], 4)] for k in ("mae", "rmse", "smape", "mase")]
+    none = value["costs"]["none"]
+    costs = [[info, _f(c, 3), _f(none - c, 3), _f(100 * (none - c) / none if none else None, 1)]
+             for info, c in value["costs"].items()]  # fmt: skip
+    guard = "; ".join(value["guard"]) or "none"
+    return [
+        ("h2", "Forecaster: hold-out accuracy and value of information"),
+        ("p", f"Demand of `{value['sku']}` is forecast-fed by `{value['model']}` ({value['chosen']}). "
+              f"Rolling-origin backtest on the history it was fitted on: origins {value['origins']}, "
+              f"horizon {value['horizon']} periods (MASE scaled by the in-sample seasonal naive error; "
+              f"guard: {guard})."),
+        ("table", (["measure", "value"], acc)),
+        ("p", f"Value of information: average cost per period of the newsvendor policy on the same demand "
+              f"({value['episodes']} episodes × {value['periods']} periods, common seeds) when it observes "
+              "nothing, the forecast, or the true mean demand."),
+        ("table", (["information", "cost / period", "saving vs none", "saving %"], costs)),
+    ]  # fmt: skip
+
+
 def _plot_blocks(root: Path, summary: dict[str, Any]) -> list[Block]:
     pdir = root / "plots"
     pol = summary["policies"]
@@ -283,6 +317,7 @@ def rebuild(root: Path) -> Path:
     write_csv(root / "summary.csv", _summary_frame(summary))
     blocks = (_run_blocks(root, manifest, config_text) + _kpi_blocks(summary, root) + _policy_blocks(summary, root)
               + _plot_blocks(root, summary) + _forecast_blocks(summary)
+              + forecast_value_blocks(root, summary, manifest)
               + [("h2", "Config as run"), ("p", "`config.yaml` (overrides applied; loadable with `stocklab run`):"),
                  ("code", config_text)])  # fmt: skip
     title = f"stocklab report: {name}"
