@@ -96,6 +96,16 @@ class Forecaster:
         """
         return np.full(h, self.sigma)
 
+    def floored(self, forecast: np.ndarray) -> np.ndarray:
+        """``forecast`` with values below 0 set to 0 when the series is non-negative (demand cannot
+        be negative), the change recorded in :attr:`notes`.
+        """
+        self.notes = [n for n in self.notes if "floored at 0" not in n]
+        if len(self.y) and (self.y >= 0).all() and forecast.min() < 0:
+            self.notes.append(f"{self.name}: forecast {forecast.min():.4g} < 0 floored at 0")
+            return np.maximum(forecast, 0.0)
+        return forecast
+
     @property
     def residuals(self) -> np.ndarray:
         """In-sample one-step errors y_t - fitted_t where the method had a forecast."""

@@ -90,7 +90,10 @@ class Prophet(Forecaster):
             changepoint_prior_scale=self.changepoint_prior_scale, uncertainty_samples=0,
         )  # fmt: skip
         frame = pd.DataFrame({"ds": self._dates(len(y)), "y": y})
-        self._model = model.fit(frame)
+        with warnings.catch_warnings():  # Prophet uses pandas features pandas 3 deprecates
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            self._model = model.fit(frame)
         self._cache = {}
         return np.asarray(self._frame(0)["yhat"].to_numpy()[: len(y)], dtype=float)
 
@@ -110,9 +113,4 @@ class Prophet(Forecaster):
         """Point forecasts of the next ``h`` periods (units); below-zero forecasts of a non-negative
         series are floored at 0 (and noted).
         """
-        out = np.asarray(self._frame(h)["yhat"].to_numpy()[len(self.y) :], dtype=float)
-        self.notes = []
-        if (self.y >= 0).all() and out.min() < 0:
-            self.notes.append(f"prophet: forecast {out.min():.4g} < 0 floored at 0")
-            out = np.maximum(out, 0.0)
-        return out
+        return self.floored(np.asarray(self._frame(h)["yhat"].to_numpy()[len(self.y) :], dtype=float))

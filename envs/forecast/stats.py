@@ -249,7 +249,8 @@ class ARIMA(Forecaster):
             return self._res.get_forecast(h)
 
     def predict(self, h: int) -> np.ndarray:
-        return np.asarray(self._forecast(h).predicted_mean, dtype=float)
+        """Point forecasts of the next ``h`` periods, floored at 0 for a non-negative series."""
+        return self.floored(np.asarray(self._forecast(h).predicted_mean, dtype=float))
 
     def predict_std(self, h: int) -> np.ndarray:
         return np.asarray(self._forecast(h).se_mean, dtype=float)

@@ -273,12 +273,8 @@ class Theta(Forecaster):
         return out * self._season_of(n + np.arange(h))
 
     def predict(self, h: int) -> np.ndarray:
-        raw = self._raw(h)
-        self.notes = []
-        if (self.y >= 0).all() and raw.min() < 0:
-            self.notes.append(f"theta: forecast {raw.min():.4g} < 0 floored at 0")
-            raw = np.maximum(raw, 0.0)
-        return raw
+        """Point forecasts of the next ``h`` periods, floored at 0 for a non-negative series."""
+        return self.floored(self._raw(h))
 
     def predict_std(self, h: int) -> np.ndarray:
         k = np.arange(h)

@@ -153,11 +153,12 @@ def test_predictive_noise_has_the_model_spread():
     rng = np.random.default_rng(5)
     x = np.array([model.sample(rng, 0, 12) for _ in range(20_000)], dtype=float)
     mu = model.mean_at(0, 12)
-    assert np.all(mu > 4 * fit_sd)  # truncation at 0 has probability < 4e-5
+    far = mu > 4 * fit_sd  # periods where truncation at 0 has probability < 4e-5
+    assert far.sum() >= 6
     se = fit_sd / np.sqrt(len(x))
-    assert np.abs(x.mean(axis=0) - mu).max() < 4.5 * se + 1e-9
+    assert np.abs(x.mean(axis=0) - mu)[far].max() < 4.5 * se + 1e-9
     # Rounding to whole units adds 1/12 to the variance (Sheppard).
-    assert x.var(axis=0).mean() == pytest.approx(fit_sd**2 + 1 / 12, rel=0.03)
+    assert x.var(axis=0)[far].mean() == pytest.approx(fit_sd**2 + 1 / 12, rel=0.03)
 
 
 def test_long_episodes_repeat_the_last_forecast_cycle():
