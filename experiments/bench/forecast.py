@@ -169,15 +169,18 @@ def quantile_coverage(
     lead_times: tuple[int, ...] = (0, 2),
     fractiles: tuple[float, ...] = (0.8, 0.95),
     horizon: int = 18,
-    step: int = 3,
+    step: int = 1,
+    calibration_origins: int = 24,
     jobs: int = 2,
 ) -> dict[str, Any]:
     """Lead-time demand quantiles by split conformal prediction across series, scored on the hold-out.
 
     For lead time L the window is k = L + 1 periods (review every period). Test origins lie in the
     hold-out (the last ``horizon`` periods: ``horizon``, ``horizon - step``, ... periods before the
-    end, as long as the window fits); as many calibration origins lie before it, their windows ending
-    before the hold-out starts. At each origin ``model`` is refitted on the data before it. Per lead
+    end, as long as the window fits); ``calibration_origins`` origins ``step`` apart lie before it,
+    their windows ending before the hold-out starts. Every origin of a calendar month is a shared
+    shock to all M3 series (they end in the same month), so origins every period over two years
+    calibrate and every period of the hold-out scores. At each origin ``model`` is refitted on the data before it. Per lead
     time and fractile f: the pooled scaled offset q_f (:func:`~stocklab.envs.forecast.quantiles.conformal_offsets`),
     the realised coverage P(D <= quantile) over every (series, test origin), and the mean pinball
     loss in units and scaled by each series' MASE scale.
@@ -189,7 +192,7 @@ def quantile_coverage(
     ys = [history.series(sku).to_numpy(dtype=float) for sku in skus]
     k_max = max(lead_times) + 1
     tests = list(range(horizon, k_max - 1, -step))
-    calibration = [horizon + k_max + step * j for j in range(len(tests))]
+    calibration = [horizon + k_max - 1 + step * (j + 1) for j in range(calibration_origins)]
     runs = {off: _origin_forecasts(model, ys, off, k_max, history.season, jobs) for off in calibration + tests}
     out: dict[str, Any] = {"model": model, "source": source, "series": len(ys), "test_origins": tests,
                            "calibration_origins": calibration, "lead_times": {}}  # fmt: skip

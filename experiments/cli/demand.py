@@ -174,6 +174,10 @@ def bench_forecast(
     models: Annotated[
         str, typer.Option(help="Comma-separated forecasters scored by --accuracy.")
     ] = ACCURACY_MODELS,
+    quantiles: Annotated[
+        bool,
+        typer.Option("--quantiles", help="Score --model's lead-time demand quantiles on the M3 hold-out."),
+    ] = False,
     series: Annotated[int, typer.Option(min=0, help="Use the first N M3 series only (0: all 474).")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes for fitting.")] = 2,
     as_json: JsonOpt = False,
@@ -188,10 +192,10 @@ def bench_forecast(
     from stocklab.envs.core.errors import StocklabError
 
     try:
+        skip_env = fit_all or accuracy or quantiles if env is None else not env
         result = _bench_forecast_figures(
-            steps, repeats, fit_all or accuracy if env is None else not env, fit_all, model, accuracy, models,
-            series, jobs,
-        )  # fmt: skip
+            steps, repeats, skip_env, fit_all, model, accuracy, models, series, jobs, quantiles
+        )
     except StocklabError as exc:
         fail(exc)
     if as_json:
@@ -202,12 +206,16 @@ def bench_forecast(
 
 def _bench_forecast_figures(
     steps: int, repeats: int, skip_env: bool, fit_all: bool, model: str, accuracy: bool, models: str,
-    series: int, jobs: int,
+    series: int, jobs: int, quantiles: bool = False,
 ) -> dict:  # fmt: skip
     """Run the benchmarks asked for and collect their figures (StocklabError for bad names)."""
     from stocklab.envs.forecast.base import DEFAULT_FORECASTER, forecaster_class
     from stocklab.experiments.bench.forecast import fit_all as run_fit_all
-    from stocklab.experiments.bench.forecast import forecast_env_throughput, holdout_accuracy
+    from stocklab.experiments.bench.forecast import (
+        forecast_env_throughput,
+        holdout_accuracy,
+        quantile_coverage,
+    )
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     for name in [*names, model or DEFAULT_FORECASTER]:
@@ -219,6 +227,8 @@ def _bench_forecast_figures(
         result["fit_all"] = run_fit_all(model or DEFAULT_FORECASTER, limit=series or None, jobs=jobs)
     if accuracy:
         result["accuracy"] = holdout_accuracy(names, limit=series or None, jobs=jobs)
+    if quantiles:
+        result["quantiles"] = quantile_coverage(model or DEFAULT_FORECASTER, limit=series or None, jobs=jobs)
     return result
 
 
@@ -250,6 +260,23 @@ def _print_bench_forecast(result: dict, repeats: int, steps: int) -> None:
                 f"{r['max_ratio']:.2f}", str(r["guarded"]),
             )  # fmt: skip
         console.print(grid)
+    if "quantiles" in result:
+        _print_quantiles(result["quantiles"])
+
+
+def _print_quantiles(q: dict) -> None:
+    from rich.table import Table
+
+    grid = Table(
+        title=f"lead-time demand quantiles of {q['model']} on the M3 hold-out ({q['series']} series)"
+    )
+    for col in ("lead time", "fractile", "coverage", "pinball", "pinball / scale", "windows"):
+        grid.add_column(col, justify="right")
+    for lead, row in q["lead_times"].items():
+        for f, r in row["fractiles"].items():
+            grid.add_row(lead, f, f"{r['coverage']:.3f}", f"{r['pinball']:.4g}", f"{r['pinball_scaled']:.3f}",
+                         str(r["windows"]))  # fmt: skip
+    console.print(grid)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
