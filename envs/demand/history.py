@@ -346,8 +346,9 @@ class ForecastFedDemand(_FromHistory):
         return self.mean_at(start, n), np.full(n, self._sigma)
 
     def demand_quantile(self, start: int, n: int, fractile: float) -> float:
-        """The ``fractile``-quantile of sum_t max(0, round(mu_t + e_t)) over periods start .. start + n - 1
-        by the empirical residual bootstrap (:func:`~stocklab.envs.forecast.quantiles.bootstrap_quantile`,
+        """The ``fractile``-quantile of sum_t max(0, round(mu_t + e_t)) over periods start .. start + n - 1.
+
+        By the empirical residual bootstrap (:func:`~stocklab.envs.forecast.quantiles.bootstrap_quantile`,
         seeded, so the same for every call): e_t from the residual pool (``noise: residual``) or from
         a normal grid with the predictive spread (``noise: predictive``). Demand is generated exactly
         so, so this is the true lead-time demand quantile up to the simulation's precision.

@@ -92,8 +92,9 @@ def rolling_origin(
     params: dict[str, Any] | None = None,
     fitter: Callable[[int], Forecaster] | None = None,
 ) -> BacktestResult:
-    """Backtest ``model`` on ``y`` at up to ``origins`` origins ``step`` periods apart (default: the
-    horizon). ``min_train`` (default: two seasons + 2 periods, at least 8) is the shortest training
+    """Backtest ``model`` on ``y`` at up to ``origins`` origins ``step`` periods apart.
+
+    ``step`` defaults to the horizon. ``min_train`` (default: two seasons + 2 periods, at least 8) is the shortest training
     part allowed; DataError when no origin fits. ``fitter(o)`` (default: fit ``model`` on y_1 .. y_o,
     cached) supplies the fitted model of origin o, e.g. a global model trained on a panel cut at o.
     """

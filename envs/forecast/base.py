@@ -97,8 +97,9 @@ class Forecaster:
         return np.full(h, self.sigma)
 
     def floored(self, forecast: np.ndarray) -> np.ndarray:
-        """``forecast`` with values below 0 set to 0 when the series is non-negative (demand cannot
-        be negative), the change recorded in :attr:`notes`.
+        """Floor a forecast of a non-negative series at 0.
+
+        Demand cannot be negative: values below 0 become 0, and :attr:`notes` records it.
         """
         self.notes = [n for n in self.notes if "floored at 0" not in n]
         if len(self.y) and (self.y >= 0).all() and forecast.min() < 0:

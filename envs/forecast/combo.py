@@ -68,10 +68,17 @@ class Combination(Forecaster):
 
     @classmethod
     def fit_many(
-        cls, ys: list[np.ndarray], season: int = 1, jobs: int = 1, progress: Progress | None = None, **params: Any
+        cls,
+        ys: list[np.ndarray],
+        season: int = 1,
+        jobs: int = 1,
+        progress: Progress | None = None,
+        **params: Any,
     ) -> list[Forecaster]:
-        """Fit each member to every series (:func:`~stocklab.envs.forecast.panel.fit_panel`: local
-        members in ``jobs`` processes, global ones on the whole panel); ``progress`` counts member fits.
+        """Fit each member to every series.
+
+        Members are fitted by :func:`~stocklab.envs.forecast.panel.fit_panel`: local ones in ``jobs``
+        processes, global ones on the whole panel; ``progress`` counts member fits.
         """
         from stocklab.envs.forecast.panel import fit_panel
 
@@ -87,7 +94,7 @@ class Combination(Forecaster):
                 progress(int(len(ys) * (i + 1) / len(names)), len(ys))
         for i, (combo, y) in enumerate(zip(combos, arrays)):
             combo._adopt(y, [fits[i] for fits in per_member])
-        return combos  # type: ignore[return-value]
+        return combos
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
         self._adopt(y, [forecaster_class(name)(self.season).fit(y) for name in self.members])
@@ -101,9 +108,11 @@ class Combination(Forecaster):
         return values.mean(axis=0) if self.method == "mean" else np.median(values, axis=0)
 
     def predict(self, h: int) -> np.ndarray:
+        """The mean (or median) of the members' forecasts of the next ``h`` periods."""
         forecasts = np.array([m.predict(h) for m in self.models])
         self.notes = [note for m in self.models for note in m.notes]
         return self._combine(forecasts)
 
     def predict_std(self, h: int) -> np.ndarray:
+        """The mean of the members' standard deviations (module docstring)."""
         return np.mean([m.predict_std(h) for m in self.models], axis=0)

@@ -34,7 +34,7 @@ weighted mean of the observations, always passes for a non-negative series, so a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -64,7 +64,7 @@ class Spec:
         return f"{self.error},{self.trend},{self.season}"
 
     def n_params(self, m: int) -> int:
-        """k of the AICc: smoothing parameters, initial states (m - 1 seasonal) and sigma."""
+        """K of the AICc: smoothing parameters, initial states (m - 1 seasonal) and sigma."""
         k = 2 + 1  # alpha, l0, sigma
         if self.trend != "N":
             k += 2 + (self.trend == "Ad")  # beta, b0 (, phi)
@@ -116,9 +116,11 @@ class Candidate:
         return base + (s if self.spec.season == "A" else 0.0)
 
     def forecast_std(self, h: int) -> np.ndarray:
-        """h-step standard deviations: sigma sqrt(1 + sum_{j<h} c_j^2), c_j = alpha + beta phi_j +
-        gamma [j = 0 mod m] (Hyndman et al. 2008, Table 6.1, class 1); for multiplicative errors
-        the relative sigma is multiplied by the point forecast (an approximation of classes 2-3).
+        """Standard deviations of the 1 .. h-step forecast errors (units).
+
+        sigma sqrt(1 + sum_{j<h} c_j^2), c_j = alpha + beta phi_j + gamma [j = 0 mod m] (Hyndman et
+        al. 2008, Table 6.1, class 1); for multiplicative errors the relative sigma is multiplied by
+        the point forecast (an approximation of classes 2-3).
         """
         m = len(self.seasons)
         j = np.arange(1, h)
@@ -130,7 +132,7 @@ class Candidate:
 
 
 def _phi_sums(phi: float, h: int) -> np.ndarray:
-    """phi + phi^2 + ... + phi^k for k = 1 .. h (k itself when phi = 1)."""
+    """Phi + phi^2 + ... + phi^k for k = 1 .. h (k itself when phi = 1)."""
     return np.cumsum(phi ** np.arange(1, h + 1))
 
 
@@ -278,10 +280,12 @@ def _params(batch: _Batch, u: np.ndarray) -> tuple[np.ndarray, ...]:
     return alpha, beta, gamma, phi, level, trend
 
 
-def _run(batch: _Batch, u: np.ndarray, keep: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """One pass of the recursions (module docstring) for every candidate; returns the objective
-    n log(mean eps^2) + 2 [M] sum log|mu| (inf where a positive model forecasts mu <= 0) and, with
-    ``keep``, the final states, the mean squared eps and the one-step forecasts.
+def _run(batch: _Batch, u: np.ndarray, keep: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+    """One pass of the recursions (module docstring) for every candidate.
+
+    Returns the objective n log(mean eps^2) + 2 [M] sum log|mu| (inf where a positive model
+    forecasts mu <= 0) and, with ``keep``, the final states, the mean squared eps and the one-step
+    forecasts.
 
     Candidates are sorted by decreasing length, so the ones still observed at period t are a prefix
     of the batch: each step updates that prefix only, and a finished candidate keeps its final states.
@@ -323,7 +327,7 @@ def _run(batch: _Batch, u: np.ndarray, keep: bool = False) -> tuple[np.ndarray, 
     with np.errstate(divide="ignore", invalid="ignore"):
         obj = np.where(batch.mult_error, n * np.log(sse_rel / n) + 2.0 * slog, n * np.log(sse / n))
     obj = np.where(batch.positive & ~(low > 0), np.inf, obj)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     if keep:
         out = {
             "level": level, "trend": trend, "seasons": seasons.T, "mse": np.where(batch.mult_error, sse_rel, sse) / n,
@@ -376,9 +380,18 @@ def fit_candidates(
         aicc = obj[r] + n * (1.0 + np.log(2.0 * np.pi)) + 2 * k + 2.0 * k * (k + 1) / max(n - k - 1, 1)
         out[int(batch.series[r])].append(
             Candidate(
-                spec, float(st["alpha"][r]), float(st["beta"][r]), float(st["gamma"][r]), float(st["phi"][r]),
-                float(st["level"][r]), float(st["trend"][r]), st["seasons"][r].copy(), n,
-                float(np.sqrt(st["mse"][r])), float(aicc), st["fitted"][r, :n].copy(),
+                spec,
+                float(st["alpha"][r]),
+                float(st["beta"][r]),
+                float(st["gamma"][r]),
+                float(st["phi"][r]),
+                float(st["level"][r]),
+                float(st["trend"][r]),
+                st["seasons"][r].copy(),
+                n,
+                float(np.sqrt(st["mse"][r])),
+                float(aicc),
+                st["fitted"][r, :n].copy(),
             )  # fmt: skip
         )
     for cands in out:
@@ -388,8 +401,9 @@ def fit_candidates(
 
 # ----------------------------------------------------------------------------------------- forecaster
 def sane(forecast: np.ndarray, y: np.ndarray) -> str:
-    """Why ``forecast`` leaves the sane range of series ``y`` ('' when it does not): below 0 for a
-    non-negative series, or above GUARD_FACTOR x max(y).
+    """Why ``forecast`` leaves the sane range of series ``y`` ('' when it does not).
+
+    Out of range: below 0 for a non-negative series, or above GUARD_FACTOR x max(y).
     """
     top = GUARD_FACTOR * float(np.max(np.abs(y)))
     if not np.isfinite(forecast).all():
@@ -461,7 +475,7 @@ class ETS(Forecaster):
         fits = fit_candidates(arrays, season, models[0].specs() if models else SPECS)
         for model, y, cands in zip(models, arrays, fits):
             model.adopt(y, cands)
-        return models  # type: ignore[return-value]
+        return models
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
         self.adopt(y, fit_candidates([y], self.season, self.specs())[0])
@@ -486,10 +500,12 @@ class ETS(Forecaster):
         raise DataError("ets: every candidate's forecast leaves the sane range")
 
     def predict(self, h: int) -> np.ndarray:
+        """Point forecasts of the next ``h`` periods by the first sane candidate for that horizon."""
         cand = self.chosen if self.chosen and not sane(self.chosen.forecast(h), self.y) else self._choose(h)
         return cand.forecast(h)
 
     def predict_std(self, h: int) -> np.ndarray:
+        """Forecast error standard deviations of the candidate :meth:`predict` uses."""
         cand = self.chosen if self.chosen and not sane(self.chosen.forecast(h), self.y) else self._choose(h)
         return cand.forecast_std(h)
 
@@ -498,8 +514,9 @@ def smooth(
     y: np.ndarray, m: int, spec: Spec, alpha: float, beta: float, gamma: float, phi: float,
     level: float, trend: float, seasons: np.ndarray,
 ) -> Candidate:  # fmt: skip
-    """Run the recursions of ``spec`` with given parameters and initial states over ``y`` (no
-    estimation): the one-step forecasts and final states as a :class:`Candidate` (AICc left NaN).
+    """Run the recursions of ``spec`` with given parameters and initial states over ``y``.
+
+    No estimation: the one-step forecasts and final states as a :class:`Candidate` (AICc left NaN).
 
     ``seasons`` holds the initial state of each position t mod m (0 / 1 when the model has none).
     """

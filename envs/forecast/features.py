@@ -66,8 +66,10 @@ def rows(
 def from_lags(
     lags: np.ndarray, times: np.ndarray, season: int, flags: np.ndarray, flags_lag: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows and levels from the last w values of each row (newest first, (k, w)), the
-    periods t the rows predict and their promotion flags (of t and t - 1).
+    """Feature rows and levels from the last w values of each row.
+
+    ``lags`` (k, w) holds them newest first; ``times`` are the periods t the rows predict, ``flags``
+    and ``flags_lag`` the promotion flags of t and t - 1.
     """
     w = lags.shape[1]
     level = np.maximum(lags.mean(axis=1), LEVEL_FLOOR)

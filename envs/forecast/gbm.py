@@ -91,7 +91,7 @@ class GradientBoosting(Forecaster):
         self.promo: np.ndarray | None = None
         self._shared: _Shared | None = None
         self._index = 0
-        self._kwargs = {"max_iter": max_iter, "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes,
+        self._kwargs: dict[str, Any] = {"max_iter": max_iter, "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes,
                         "min_samples_leaf": min_samples_leaf, "seed": seed}  # fmt: skip
 
     @property
@@ -140,7 +140,7 @@ class GradientBoosting(Forecaster):
             if len(y) > w:
                 member.fitted[w:] = fitted[at : at + len(y) - w]
                 at += len(y) - w
-        return members  # type: ignore[return-value]
+        return members
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
         other = type(self).fit_many([y], self.season, **self._kwargs)[0]

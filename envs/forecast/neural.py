@@ -114,8 +114,9 @@ class _threads:
 
 
 class LSTM(Forecaster):
-    """Global LSTM (module docstring). ``window`` (default 2 seasons, at least 8) input periods,
-    ``horizon`` output periods, ``hidden`` units, ``epochs`` passes over the windows with batches of
+    """Global LSTM (module docstring).
+
+    ``window`` (default 2 seasons, at least 8) input periods, ``horizon`` output periods, ``hidden`` units, ``epochs`` passes over the windows with batches of
     ``batch`` at learning rate ``lr``; ``threads`` torch threads; ``seed`` for weights and batches.
     """
 
@@ -154,7 +155,11 @@ class LSTM(Forecaster):
     @property
     def spec(self) -> str:
         """The network's shape once trained."""
-        return f"global LSTM({self.hidden}), window {self.length}, horizon {self.horizon}" if self._shared else ""
+        return (
+            f"global LSTM({self.hidden}), window {self.length}, horizon {self.horizon}"
+            if self._shared
+            else ""
+        )
 
     @classmethod
     def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: Any) -> list[Forecaster]:
@@ -186,7 +191,7 @@ class LSTM(Forecaster):
             member.y, member._shared, member._index = y, shared, i
             member.train_seconds, member.loss = time.perf_counter() - start, loss
             member.fitted = member._in_sample()
-        return members  # type: ignore[return-value]
+        return members
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
         params = {k: getattr(self, a) for k, a in (("window", "length"), ("horizon", "horizon"),

@@ -110,7 +110,5 @@ class Prophet(Forecaster):
         return self._cache[h]
 
     def predict(self, h: int) -> np.ndarray:
-        """Point forecasts of the next ``h`` periods (units); below-zero forecasts of a non-negative
-        series are floored at 0 (and noted).
-        """
+        """Point forecasts of the next ``h`` periods (units), floored at 0 for a non-negative series."""
         return self.floored(np.asarray(self._frame(h)["yhat"].to_numpy()[len(self.y) :], dtype=float))

@@ -40,8 +40,9 @@ def check_fractile(fractile: float) -> float:
 def bootstrap_quantile(
     means: np.ndarray, residuals: np.ndarray, fractile: float, draws: int = DRAWS, seed: int = 0
 ) -> float:
-    """The ``fractile``-quantile of sum_j max(0, round(means_j + e_j)) with e_j resampled from
-    ``residuals`` (units; module docstring). Deterministic for a given seed.
+    """The ``fractile``-quantile of sum_j max(0, round(means_j + e_j)) (units; module docstring).
+
+    e_j are drawn from ``residuals`` with replacement; deterministic for a given seed.
     """
     check_fractile(fractile)
     means = np.asarray(means, dtype=float)
@@ -55,9 +56,7 @@ def bootstrap_quantile(
 
 
 def conformal_rank_quantile(scores: np.ndarray, fractile: float) -> float:
-    """The ceil((N + 1) f)-th smallest of N scores (the split conformal quantile; +inf when that
-    rank exceeds N).
-    """
+    """The ceil((N + 1) f)-th smallest of N scores: the split conformal quantile (+inf past N)."""
     check_fractile(fractile)
     scores = np.sort(np.asarray(scores, dtype=float).ravel())
     rank = int(np.ceil((len(scores) + 1) * fractile))

@@ -82,8 +82,9 @@ def seasonal_indices(y: np.ndarray, m: int) -> np.ndarray:
 
 
 def ols_path(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Intercepts A_t and slopes B_t of the least squares lines through y_1 .. y_t, t = 1 .. n, by the
-    dynamic updates of the module docstring (A_1 = y_1, B_1 = 0).
+    """Intercepts A_t and slopes B_t of the least squares lines through y_1 .. y_t, t = 1 .. n.
+
+    Computed by the dynamic updates of the module docstring (A_1 = y_1, B_1 = 0).
     """
     n = len(y)
     a, b = np.empty(n), np.empty(n)
@@ -120,8 +121,8 @@ def _panel(xs: list[np.ndarray], dynamic: bool, free_theta: bool) -> _Panel:
         else:
             a_arr[:n, i], b_arr[:n, i] = a[-1], b[-1]
     scale = np.array([max(float(np.std(x)), 1e-3 * (1.0 + abs(float(np.mean(x))))) for x in xs])
-    n = np.array([len(x) for x in xs])
-    return _Panel(x_arr, n, a_arr, b_arr, dynamic, free_theta, scale)
+    lengths = np.array([len(x) for x in xs])
+    return _Panel(x_arr, lengths, a_arr, b_arr, dynamic, free_theta, scale)
 
 
 def _coords(panel: _Panel, u: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,8 +162,9 @@ def _filter(panel: _Panel, u: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray,
 
 @dataclass
 class _Fit:
-    """One variant fitted to every series: coordinates (B, 3), in-sample MSEs, one-step forecasts
-    (T, B) and final levels (adjusted units).
+    """One variant fitted to every series.
+
+    Coordinates (B, 3), in-sample MSEs, one-step forecasts (T, B) and final levels (adjusted units).
     """
 
     variant: str
@@ -225,10 +227,12 @@ class Theta(Forecaster):
         fits = [_fit_variant(xs, v) for v in variants]
         for i, (model, y) in enumerate(zip(models, arrays)):
             model._adopt(y, i, min(fits, key=lambda fit: fit.mse[i]))
-        return models  # type: ignore[return-value]
+        return models
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
-        other = type(self).fit_many([y], self.season, variant=self.variant, seasonal_test=self.seasonal_test)[0]
+        other = type(self).fit_many([y], self.season, variant=self.variant, seasonal_test=self.seasonal_test)[
+            0
+        ]
         self.__dict__.update(other.__dict__)
         return self.fitted
 
@@ -277,6 +281,7 @@ class Theta(Forecaster):
         return self.floored(self._raw(h))
 
     def predict_std(self, h: int) -> np.ndarray:
+        """Spreads of simple exponential smoothing times the seasonal index (module docstring)."""
         k = np.arange(h)
         sd = self.sigma_x * np.sqrt(1.0 + k * self.alpha**2)
         return sd * self._season_of(len(self.y) + k)

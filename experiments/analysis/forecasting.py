@@ -61,8 +61,10 @@ def run_forecast(
 
 
 def panel_fitter(history: SalesHistory, sku: str, model: str) -> Callable[[int], Forecaster]:
-    """Fit a global ``model`` for ``sku``'s origin o on every SKU of the history cut at the same
-    date (the periods before ``sku``'s period o), so that no SKU's future leaks into the fit.
+    """A fitter of a global ``model`` for ``sku``: origin o -> the model trained on the panel cut at o.
+
+    Every SKU of the history is cut at the same date (before ``sku``'s period o), so that no SKU's
+    future leaks into the fit.
     """
     dates = history.series(sku).index
     min_length = forecaster_class(model).min_length
@@ -156,7 +158,9 @@ def forecast_value(
     for info in INFORMATION:
         section = {**env, "observation": {**(env.get("observation") or {}), "information": info}}
         cfg = parse_env_config(section, base_dir=base_dir)
-        costs[info] = float(np.mean(episode_costs(cfg, build_policy("newsvendor", cfg), seeds, periods, warmup)))
+        costs[info] = float(
+            np.mean(episode_costs(cfg, build_policy("newsvendor", cfg), seeds, periods, warmup))
+        )
     return {
         "sku": model.sku, "model": model.model, "chosen": describe(model._fit), "horizon": horizon,
         "origins": [int(o) for o in backtest.origins], **backtest.metrics, "guard": backtest.notes,

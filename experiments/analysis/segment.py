@@ -90,8 +90,9 @@ def segment(
     eps: float | None = None,
     min_samples: int = 5,
 ) -> pd.DataFrame:
-    """One row per SKU: features, ``sb_class`` and ``cluster`` by ``method`` (module docstring),
-    numbered by increasing mean (-1: DBSCAN noise).
+    """One row per SKU: features, ``sb_class`` and ``cluster`` by ``method`` (module docstring).
+
+    Clusters are numbered by increasing mean (-1: DBSCAN noise).
     """
     check_method(method)
     skus = history.skus()
@@ -226,8 +227,9 @@ def select_skus(
 
 
 def plot_segments(table: pd.DataFrame, path: Path, title: str = "", method: str = "kmeans") -> Path:
-    """Scatter plots: ADI vs CV^2 coloured by class with the cut-offs, and CV vs seasonal strength
-    coloured by cluster (PNG at ``path``).
+    """Scatter plots of the segments, saved as a PNG at ``path``.
+
+    ADI vs CV^2 coloured by class with the cut-offs, and CV vs seasonal strength coloured by cluster.
     """
     import matplotlib
 
@@ -263,8 +265,9 @@ def plot_segments(table: pd.DataFrame, path: Path, title: str = "", method: str 
 
 
 def plot_dendrogram(table: pd.DataFrame, path: Path, k: int, title: str = "") -> Path:
-    """The Ward dendrogram of the SKUs' standardized features (the last 40 merges, a dashed line
-    where the tree is cut into ``k`` clusters), saved as a PNG at ``path``.
+    """The Ward dendrogram of the SKUs' standardized features, saved as a PNG at ``path``.
+
+    It shows the last 40 merges and a dashed line where the tree is cut into ``k`` clusters.
     """
     import matplotlib
 

@@ -1,5 +1,6 @@
-"""Benchmarks of the demand side (``stocklab bench forecast``): env.step() throughput of a
-forecast-fed env, the time to fit a forecaster on every series of a sales history, and the accuracy
+"""Benchmarks of the demand side (``stocklab bench forecast``).
+
+env.step() throughput of a forecast-fed env, the time to fit a forecaster on every series of a sales history, and the accuracy
 of forecasters on the M3 hold-out protocol (the last 18 months of each of the 474 monthly MICRO
 series held out; MASE scaled by the in-sample seasonal naive MAE, averaged over the series).
 """
@@ -68,7 +69,9 @@ def _bar(total: int, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="series", file=sys.stderr, disable=not sys.stderr.isatty())
 
 
-def _fit(model: str, ys: list[np.ndarray], season: int, jobs: int, desc: str) -> tuple[list[Forecaster], float]:
+def _fit(
+    model: str, ys: list[np.ndarray], season: int, jobs: int, desc: str
+) -> tuple[list[Forecaster], float]:
     """Fit ``model`` to every series with a progress bar; returns the fits and the wall seconds."""
     with _bar(len(ys), desc) as bar:
         start = time.perf_counter()
@@ -77,10 +80,15 @@ def _fit(model: str, ys: list[np.ndarray], season: int, jobs: int, desc: str) ->
 
 
 def fit_all(
-    model: str = DEFAULT_FORECASTER, source: str = "m3", limit: int | None = None, jobs: int = 2, horizon: int = 18
+    model: str = DEFAULT_FORECASTER,
+    source: str = "m3",
+    limit: int | None = None,
+    jobs: int = 2,
+    horizon: int = 18,
 ) -> dict[str, Any]:
-    """Wall-clock time to fit ``model`` on every SKU's whole series of ``source`` and forecast
-    ``horizon`` periods (no cache; ``jobs`` worker processes).
+    """Wall-clock time to fit ``model`` on every SKU's whole series of ``source`` and forecast.
+
+    ``horizon`` periods are forecast; no cache; ``jobs`` worker processes.
     """
     history = load_history(source)
     skus = history.skus()[:limit] if limit else history.skus()
@@ -103,8 +111,10 @@ def fit_all(
 def holdout_accuracy(
     models: list[str], source: str = "m3", limit: int | None = None, horizon: int = 18, jobs: int = 2
 ) -> dict[str, Any]:
-    """The M3 protocol: fit each model on all but the last ``horizon`` periods of every series and
-    forecast those; per model the mean and median MASE (scaled by the in-sample seasonal naive MAE),
+    """The M3 protocol: every model's accuracy on the last ``horizon`` periods of every series.
+
+    Each model is fitted on all but the last ``horizon`` periods of every series and forecasts
+    those; per model the mean and median MASE (scaled by the in-sample seasonal naive MAE),
     the mean sMAPE and MAE over the series, the wall seconds of fitting and forecasting, and the
     guard figures: the largest forecast / series maximum, forecasts above 10 x the maximum, and the
     series where a guard refused a model or floored a forecast.
@@ -114,7 +124,13 @@ def holdout_accuracy(
     full = [history.series(sku).to_numpy(dtype=float) for sku in skus]
     train, actual = [y[:-horizon] for y in full], np.array([y[-horizon:] for y in full])
     scales = np.array([naive_scale(y, history.season) for y in train])
-    out: dict[str, Any] = {"source": source, "series": len(skus), "horizon": horizon, "jobs": jobs, "models": {}}
+    out: dict[str, Any] = {
+        "source": source,
+        "series": len(skus),
+        "horizon": horizon,
+        "jobs": jobs,
+        "models": {},
+    }
     for model in models:
         start = time.perf_counter()
         fits, _ = _fit(model, train, history.season, jobs, model)
@@ -128,8 +144,9 @@ def holdout_accuracy(
 def panel_scores(
     actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray, train: list[np.ndarray]
 ) -> dict[str, Any]:
-    """Accuracy of forecasts (series x horizon) against the actual values: mean / median MASE,
-    mean sMAPE and MAE (:mod:`stocklab.envs.forecast.backtest`), and the guard figures.
+    """Accuracy of forecasts (series x horizon) against the actual values, and the guard figures.
+
+    Mean / median MASE, mean sMAPE and MAE (:mod:`stocklab.envs.forecast.backtest`).
     """
     abs_err = np.abs(actual - forecast)
     mase = abs_err.mean(axis=1) / scales
@@ -151,8 +168,9 @@ def panel_scores(
 def _origin_forecasts(
     model: str, ys: list[np.ndarray], offset: int, k: int, season: int, jobs: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit ``model`` on every series but its last ``offset`` periods; per series the forecast of the
-    next k periods (series x k), their actual values and the MASE scale of the training part.
+    """Fit ``model`` on every series but its last ``offset`` periods and forecast k periods.
+
+    Returns per series the forecasts (series x k), the actual values and the training part's MASE scale.
     """
     train = [y[: len(y) - offset] for y in ys]
     fits, _ = _fit(model, train, season, jobs, f"{model} @ -{offset}")
@@ -193,7 +211,9 @@ def quantile_coverage(
     k_max = max(lead_times) + 1
     tests = list(range(horizon, k_max - 1, -step))
     calibration = [horizon + k_max - 1 + step * (j + 1) for j in range(calibration_origins)]
-    runs = {off: _origin_forecasts(model, ys, off, k_max, history.season, jobs) for off in calibration + tests}
+    runs = {
+        off: _origin_forecasts(model, ys, off, k_max, history.season, jobs) for off in calibration + tests
+    }
     out: dict[str, Any] = {"model": model, "source": source, "series": len(ys), "test_origins": tests,
                            "calibration_origins": calibration, "lead_times": {}}  # fmt: skip
     for lead in lead_times:

@@ -21,7 +21,10 @@ def seasonal_panel(count: int, n: int, seed: int) -> list[np.ndarray]:
     """Series of different sizes sharing one monthly pattern: size (1 + 0.3 sin(2 pi t / 12)) + noise."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
-    return [s * (1 + 0.3 * np.sin(2 * np.pi * t / 12)) + rng.normal(0, 0.03 * s, n) for s in rng.uniform(20, 500, count)]
+    return [
+        s * (1 + 0.3 * np.sin(2 * np.pi * t / 12)) + rng.normal(0, 0.03 * s, n)
+        for s in rng.uniform(20, 500, count)
+    ]
 
 
 def test_features_by_hand():

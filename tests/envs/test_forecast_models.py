@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from stocklab.envs import ConfigError
 from stocklab.envs.forecast.base import make_forecaster
-from stocklab.envs.forecast.ets import SPECS, ETS, Candidate, Spec, fit_candidates, sane, smooth
+from stocklab.envs.forecast.ets import ETS, SPECS, Candidate, Spec, sane, smooth
 from stocklab.envs.forecast.optim import batched_nelder_mead
 from stocklab.envs.forecast.panel import fit_panel
 from stocklab.envs.forecast.quantiles import (
@@ -248,7 +248,9 @@ def test_bootstrap_quantile_of_normal_noise_matches_the_normal_sum():
     for f in (0.8, 0.95):
         expected = 180 + np.sqrt(48) * {0.8: 0.841621, 0.95: 1.644854}[f]
         assert bootstrap_quantile(means, residuals, f, draws=40000) == pytest.approx(expected, abs=0.6)
-    assert bootstrap_quantile(means, residuals, 0.9, seed=1) == bootstrap_quantile(means, residuals, 0.9, seed=1)
+    assert bootstrap_quantile(means, residuals, 0.9, seed=1) == bootstrap_quantile(
+        means, residuals, 0.9, seed=1
+    )
 
 
 def test_conformal_quantiles_cover_lead_time_demand_of_simulated_series():

@@ -59,7 +59,20 @@ def test_clusters_are_numbered_by_increasing_mean_and_noise_stays():
 @pytest.mark.parametrize("method", ["dbscan", "hierarchical"])
 def test_segment_cli_methods(tmp_path, method):
     result = CliRunner().invoke(
-        app, ["segment", "demo", "--method", method, "--k", "2", "--min-samples", "1", "--out", str(tmp_path), "--json"]
+        app,
+        [
+            "segment",
+            "demo",
+            "--method",
+            method,
+            "--k",
+            "2",
+            "--min-samples",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
