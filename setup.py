@@ -23,6 +23,12 @@ for folder in FOLDERS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"stocklab.envs.sales": ["data/*.csv"], "stocklab.envs": ["py.typed"], "stocklab.agents": ["py.typed"], "stocklab.baselines": ["py.typed"], "stocklab.experiments": ["py.typed"]},
+    package_data={
+        "stocklab.envs.sales": ["data/*.csv"],
+        "stocklab.envs": ["py.typed"],
+        "stocklab.agents": ["py.typed"],
+        "stocklab.baselines": ["py.typed"],
+        "stocklab.experiments": ["py.typed"],
+    },
     include_package_data=True,
 )

@@ -70,19 +70,12 @@ def train_agent(
     start = time.perf_counter()
     if kind in TABULAR_AGENTS:
         agent = TABULAR_AGENTS[kind](env_config, hyperparams, seed=seed)
-        callbacks: list[Any] = []
-        ev = None
-        if eval_every:
-            ev = EvalCallback(
-                eval_every, n_eval_episodes=episodes or 4, eval_periods=periods or 2000, eval_seed=eval_seed,
-                evaluate=evaluate, patience=patience,
-            )  # fmt: skip
-            callbacks.append(ev)
-        if checkpoint_every:
-            callbacks.append(CheckpointCallback(checkpoint_every, ckpt_dir, name_prefix=kind))  # type: ignore[arg-type]
-        if max_seconds is not None:
-            callbacks.append(TimeLimitCallback(max_seconds))
+        callbacks = _tabular_callbacks(
+            kind, eval_every, episodes, periods, eval_seed, patience, evaluate, checkpoint_every, ckpt_dir,
+            max_seconds,
+        )  # fmt: skip
         agent.learn(steps, callback=callbacks, progress_bar=progress_bar)
+        ev = next((c for c in callbacks if isinstance(c, EvalCallback)), None)
         evaluations = ev.evaluations if ev is not None else []
         policy: Policy = agent
     else:
@@ -103,6 +96,38 @@ def train_agent(
         evaluations = agent.evaluations
         policy = agent.policy()
     return TrainResult(policy, agent, agent.num_timesteps, time.perf_counter() - start, list(evaluations))
+
+
+def _tabular_callbacks(
+    kind: str,
+    eval_every: int | None,
+    episodes: int | None,
+    periods: int | None,
+    eval_seed: int,
+    patience: int | None,
+    evaluate: Any,
+    checkpoint_every: int | None,
+    ckpt_dir: Path | None,
+    max_seconds: float | None,
+) -> list[Any]:
+    """The callbacks of a tabular training run: evaluation, checkpoints, a time limit."""
+    callbacks: list[Any] = []
+    if eval_every:
+        callbacks.append(
+            EvalCallback(
+                eval_every,
+                n_eval_episodes=episodes or 4,
+                eval_periods=periods or 2000,
+                eval_seed=eval_seed,
+                evaluate=evaluate,
+                patience=patience,
+            )  # fmt: skip
+        )
+    if checkpoint_every and ckpt_dir is not None:
+        callbacks.append(CheckpointCallback(checkpoint_every, ckpt_dir, name_prefix=kind))
+    if max_seconds is not None:
+        callbacks.append(TimeLimitCallback(max_seconds))
+    return callbacks
 
 
 def save_policy(policy: Policy, path: str | Path) -> Path:

@@ -9,49 +9,70 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from stocklab.envs.core.schema import StrictModel, validate_section
 from stocklab.envs.demand import DemandSpec
 from stocklab.envs.leadtime import LeadTimeSpec, coerce_lead_time
 
+#: Largest cost rate a config may give (money per unit): far beyond any real price, and small enough
+#: that a long run's total cost stays a finite float.
+MAX_RATE = 1e9
+#: Largest stock quantity a config may give (units per order, stock on hand, capacity).
+MAX_UNITS = 1_000_000
+
+Money = Annotated[float, Field(ge=0.0, le=MAX_RATE, allow_inf_nan=False)]
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
+
+
+def _raw(section: dict[str, Any]) -> Any:
+    """A default given as config data, which pydantic validates (``validate_default``) like a user's."""
+    return section
+
 
 class Costs(StrictModel):
-    """Cost rates: holding h per unit on hand per period, shortage p per unit lost or backordered per
-    period, fixed cost K per order placed, unit cost c per unit ordered.
+    """Cost rates of one stocking point (money per unit, per period where it accrues).
+
+    Holding h per unit on hand per period, shortage p per unit lost or backordered per period, fixed
+    cost K per order placed, unit cost c per unit ordered.
     """
 
-    holding: NonNegativeFloat = 1.0
-    shortage: NonNegativeFloat = 9.0
-    fixed_order: NonNegativeFloat = 0.0
-    unit_order: NonNegativeFloat = 0.0
+    holding: Money = 1.0
+    shortage: Money = 9.0
+    fixed_order: Money = 0.0
+    unit_order: Money = 0.0
 
 
 class Initial(StrictModel):
-    """Starting state: units on hand, units backordered, and ``pipeline[k]`` units arriving at the
-    start of period k + 1.
+    """Starting state of the stocking point (units).
+
+    Units on hand, units backordered, and ``pipeline[k]`` units arriving at the start of period k + 1.
     """
 
-    on_hand: NonNegativeInt = 0
-    backlog: NonNegativeInt = 0
-    pipeline: list[NonNegativeInt] = Field(default_factory=list)
+    on_hand: Units = 0
+    backlog: Units = 0
+    pipeline: list[Units] = Field(default_factory=list, max_length=10_000)
 
 
 class ActionConfig(StrictModel):
-    """``quantity``: action a orders a units. ``order_up_to``: action a orders
+    """How an action maps to an order quantity (units).
+
+    ``quantity``: action a orders a units. ``order_up_to``: action a orders
     min(max_order, max(0, a - inventory position)); ``max_level`` is the largest a.
     """
 
     mode: Literal["quantity", "order_up_to"] = "quantity"
-    max_level: PositiveInt | None = None
+    max_level: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = None
 
 
 class ObservationConfig(StrictModel):
-    """Optional observation fields: the last ``recent_demand`` period demands; with ``information``
-    other than ``none``, the mean and standard deviation of the demand of this period and the next
-    ``forecast_horizon`` - 1 ones: a forecaster's (``forecast``, needs ``demand.dist: forecast_fed``)
-    or the demand model's true ones (``oracle_mean``). Comparing policies across the three settings
-    separates what better information is worth from what a better policy is worth.
+    """Optional observation fields beyond on hand, backlog and pipeline.
+
+    The last ``recent_demand`` period demands; with ``information`` other than ``none``, the mean and standard
+    deviation of the demand of this period and the next ``forecast_horizon`` - 1 ones: a forecaster's
+    (``forecast``, needs ``demand.dist: forecast_fed``) or the demand model's true ones (``oracle_mean``).
+    Comparing policies across the three settings separates what better information is worth from what a better
+    policy is worth.
     """
 
     recent_demand: Annotated[int, Field(ge=0, le=365)] = 0
@@ -63,11 +84,11 @@ class EnvConfig(StrictModel):
     """One stocking point under periodic review (see ``InventoryEnv`` for the timing of a period)."""
 
     unmet_demand: Literal["lost", "backorder"] = "lost"
-    lead_time: LeadTimeSpec = Field(default_factory=lambda: {"dist": "fixed", "value": 2})
-    demand: DemandSpec = Field(default_factory=lambda: {"dist": "poisson", "mean": 5})
+    lead_time: LeadTimeSpec = Field(default_factory=lambda: _raw({"dist": "fixed", "value": 2}))
+    demand: DemandSpec = Field(default_factory=lambda: _raw({"dist": "poisson", "mean": 5}))
     costs: Costs = Field(default_factory=Costs)
-    max_order: PositiveInt = 30
-    capacity: PositiveInt | None = None
+    max_order: Annotated[int, Field(ge=1, le=MAX_UNITS)] = 30
+    capacity: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = None
     initial: Initial = Field(default_factory=Initial)
     action: ActionConfig = Field(default_factory=ActionConfig)
     observation: ObservationConfig = Field(default_factory=ObservationConfig)
@@ -102,8 +123,9 @@ class EnvConfig(StrictModel):
 
     @property
     def per_period_exact(self) -> bool:
-        """True when nothing inside a period can change its outcome, so one demand event per period
-        gives the same result as one event per customer.
+        """True when nothing inside a period can change its outcome.
+
+        Then one demand event per period gives the same result as one event per customer.
         """
         return self.lead_time.integer and self.holding_accrual == "end_of_period"
 
@@ -114,8 +136,10 @@ class EnvConfig(StrictModel):
 
     @property
     def pipeline_length(self) -> int:
-        """Number of pipeline slots in the observation: slot k holds units due in k + 1 periods
-        (slot ceil(L_max) - 2 is the last an order can occupy; later arrivals fold into the last slot).
+        """Number of pipeline slots in the observation.
+
+        Slot k holds units due in k + 1 periods (slot ceil(L_max) - 2 is the last an order can occupy;
+        later arrivals fold into the last slot).
         """
         return max(math.ceil(self.lead_time.upper) - 1, len(self.initial.pipeline), 0)
 

@@ -14,7 +14,9 @@ from stocklab.envs.engines.simpy_engine import PeriodResult, StockPoint
 
 
 class InventoryEnv(gym.Env[np.ndarray, np.int64]):
-    """## Description
+    """A Gymnasium env of one stocking point under periodic review, simulated with SimPy.
+
+    ## Description
     Periodic-review replenishment of one stocking point. Each period the agent decides how much to
     order; customers arrive during the period and buy from stock on hand; unmet demand is lost or
     backordered. The dynamics are a SimPy discrete-event simulation (:class:`StockPoint`): customer
@@ -102,7 +104,9 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         self.observation_space = self.obs_spec.space()
         action = self.config.action
         self.order_up_to = action.mode == "order_up_to"
-        n_actions = (action.max_level if self.order_up_to else self.config.max_order) + 1
+        top = action.max_level if self.order_up_to else self.config.max_order
+        assert top is not None  # EnvConfig requires max_level in order_up_to mode
+        n_actions = top + 1
         self.action_space = spaces.Discrete(n_actions)
         self.max_order = self.config.max_order
         self.render_mode = render_mode
@@ -119,6 +123,10 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new episode; ``seed`` reseeds the env's generator (Gymnasium's contract).
+
+        Returns the first observation and an info dict.
+        """
         super().reset(seed=seed)
         # One draw from the env's generator seeds the whole episode, so reset(seed=s) is reproducible
         # and reset() without a seed continues the seeded sequence.
@@ -127,6 +135,10 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         return self._observe(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Place the order ``action`` asks for and simulate one period (Gymnasium's contract).
+
+        Returns (observation, reward = -cost of the period, terminated, truncated, info).
+        """
         a = int(action)
         if self.order_up_to:
             q = a - self.sim.inventory_position
@@ -162,8 +174,10 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         return state
 
     def demand_information(self) -> tuple[list[float], list[float]]:
-        """Mean and standard deviation (units) of the demand of the current period and the next
-        ``forecast_horizon`` - 1 ones, as ``observation.information`` shows them to the policy.
+        """Mean and standard deviation (units) of the demand of this period and the next ones.
+
+        Covers the current period and the next ``forecast_horizon`` - 1 ones, as
+        ``observation.information`` shows them to the policy.
         """
         t = self.sim.period
         end = t + self._info_h
@@ -192,6 +206,7 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         return np.array(values, dtype=np.float32)
 
     def render(self) -> str | None:
+        """One text line of the state and last period with ``render_mode='ansi'``, else None."""
         if self.render_mode != "ansi":
             return None
         s = self.sim

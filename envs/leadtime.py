@@ -9,13 +9,15 @@ makes orders arrive in the order they were placed (an order never overtakes an e
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, model_validator
-from scipy import stats
 
 from stocklab.envs.core.schema import StrictModel
+
+if TYPE_CHECKING:
+    from scipy import stats
 
 #: Quantile used as the upper end of an unbounded lead-time distribution when sizing the
 #: pipeline observation; later arrivals are counted in the last pipeline slot.
@@ -59,18 +61,22 @@ class FixedLeadTime(LeadTimeModel):
     value: NonNegativeInt
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Return ``n`` copies of the fixed lead time (periods)."""
         return np.full(n, float(self.value))
 
     @property
     def mean(self) -> float:
+        """The fixed lead time (periods)."""
         return float(self.value)
 
     @property
     def upper(self) -> float:
+        """The fixed lead time (periods)."""
         return float(self.value)
 
     @property
     def fixed(self) -> int | None:
+        """The fixed lead time (whole periods)."""
         return self.value
 
 
@@ -90,19 +96,23 @@ class DiscreteLeadTime(LeadTimeModel):
         return self
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` lead times (periods) from the discrete distribution."""
         p = np.asarray(self.probs) / sum(self.probs)
         return rng.choice(np.asarray(self.values, dtype=float), size=n, p=p)
 
     @property
     def integer(self) -> bool:
+        """True when every listed value is a whole number of periods."""
         return all(float(v).is_integer() for v in self.values)
 
     @property
     def mean(self) -> float:
+        """Probability-weighted mean of the values (periods)."""
         return float(np.dot(self.values, self.probs) / sum(self.probs))
 
     @property
     def upper(self) -> float:
+        """Largest value with positive probability (periods)."""
         return float(max(v for v, p in zip(self.values, self.probs) if p > 0))
 
 
@@ -114,14 +124,19 @@ class PoissonLeadTime(LeadTimeModel):
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` Poisson lead times (whole periods)."""
         return rng.poisson(self.mean_, size=n).astype(float)
 
     @property
     def mean(self) -> float:
+        """The configured mean (periods)."""
         return float(self.mean_)
 
     @property
     def upper(self) -> float:
+        """The 99.99% quantile of the Poisson distribution (periods), see ``UPPER_QUANTILE``."""
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return float(stats.poisson(self.mean_).ppf(UPPER_QUANTILE))
 
 
@@ -139,14 +154,17 @@ class UniformLeadTime(LeadTimeModel):
         return self
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` lead times uniformly from ``low .. high`` (whole periods)."""
         return rng.integers(self.low, self.high + 1, size=n).astype(float)
 
     @property
     def mean(self) -> float:
+        """Midpoint (low + high) / 2 (periods)."""
         return (self.low + self.high) / 2.0
 
     @property
     def upper(self) -> float:
+        """``high`` (periods)."""
         return float(self.high)
 
 
@@ -177,9 +195,12 @@ class GammaLeadTime(_ContinuousLeadTime):
     dist: Literal["gamma"]
 
     def _frozen(self) -> stats.rv_continuous:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return stats.gamma(1.0 / self.cv**2, scale=self.mean_ * self.cv**2)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` gamma lead times (fractional periods)."""
         return rng.gamma(1.0 / self.cv**2, self.mean_ * self.cv**2, size=n)
 
 
@@ -193,10 +214,13 @@ class LognormalLeadTime(_ContinuousLeadTime):
         return math.log(self.mean_) - s2 / 2.0, math.sqrt(s2)
 
     def _frozen(self) -> stats.rv_continuous:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         mu, sigma = self._params()
         return stats.lognorm(sigma, scale=math.exp(mu))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` lognormal lead times (fractional periods)."""
         mu, sigma = self._params()
         return rng.lognormal(mu, sigma, size=n)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
-from gymnasium.wrappers import TimeLimit
 
-from stocklab.envs.config import EnvConfig, parse_env_config
-from stocklab.envs.inventory_env import InventoryEnv
+if TYPE_CHECKING:
+    from stocklab.envs.config import EnvConfig
 
 ENV_ID = "stocklab/Inventory-v0"
 
@@ -31,6 +30,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def make_inventory_env(preset: dict[str, Any] | None = None, **kwargs: Any) -> gym.Env:
     """Build an InventoryEnv wrapped in TimeLimit(``periods``), the env config's episode length."""
+    from gymnasium.wrappers import TimeLimit
+
+    from stocklab.envs.config import parse_env_config
+    from stocklab.envs.inventory_env import InventoryEnv
+
     config = kwargs.pop("config", None)
     render_mode = kwargs.pop("render_mode", None)
     if config is None:
@@ -41,6 +45,8 @@ def make_inventory_env(preset: dict[str, Any] | None = None, **kwargs: Any) -> g
 
 def make_env(config: EnvConfig | dict[str, Any], **make_kwargs: Any) -> gym.Env:
     """``gymnasium.make`` of the generic id for an env config (what experiments use)."""
+    from stocklab.envs.config import parse_env_config
+
     return gym.make(ENV_ID, config=parse_env_config(config), **make_kwargs)
 
 

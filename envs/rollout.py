@@ -15,8 +15,9 @@ Act = Callable[[np.ndarray], int]
 
 
 def start_episode(policy: Policy | Act) -> Act:
-    """The action function of ``policy`` (a Policy or its ``act``), with the policy reset for a new
-    episode so that per-episode memory (a forecast's period counter) starts afresh.
+    """The action function of ``policy`` (a Policy or its ``act``), reset for a new episode.
+
+    Resetting makes per-episode memory (a forecast's period counter) start afresh.
     """
     owner = policy if isinstance(policy, Policy) else getattr(policy, "__self__", None)
     if isinstance(owner, Policy):

@@ -25,85 +25,42 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 from stocklab.envs.config import EnvConfig
-from stocklab.envs.core.errors import ConfigError, did_you_mean
+from stocklab.envs.core.errors import ConfigError, StocklabError
+from stocklab.envs.core.kinds import PolicySpec, check_name
 from stocklab.envs.core.schema import StrictModel, validate_section
 
-#: Learning agents: tabular ones and Stable-Baselines3 algorithms (by lower-case name).
-AGENT_KINDS = ("q_learning", "sarsa", "ppo", "a2c", "dqn")
-#: Policies tuned by simulation or solved (no learning budget).
-BASELINE_KINDS = (
-    "base_stock", "ss", "rq", "constant", "newsvendor", "capped_base_stock", "lp", "optimal",
-)  # fmt: skip
-#: Policy kinds a config may name.
-POLICY_KINDS = AGENT_KINDS + BASELINE_KINDS
 
-#: Names end up in file names (``runs/<name>/policies/<policy>/``), so they are kept path-safe.
-NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
-
-
-class TrainConfig(StrictModel):
-    """Training (agents) or tuning (classic policies) budget of one policy.
-
-    ``steps``: environment steps of training (agents only). ``episodes`` x ``periods``: simulation
-    budget per candidate of tuning by simulation (classic policies), or per evaluation of the policy
-    during training (agents: every ``eval_every`` steps; the learning curve, the best policy is kept;
-    training stops after ``patience`` evaluations without improvement). ``seed``: base seed of
-    training / tuning; by default derived from ``evaluation.seed`` and the policy name. Training and
-    tuning never use the evaluation seeds.
-    """
-
-    steps: PositiveInt | None = None
-    episodes: PositiveInt | None = None
-    periods: PositiveInt | None = None
-    eval_every: PositiveInt | None = None
-    patience: PositiveInt | None = None
-    seed: NonNegativeInt | None = None
-
-
-class PolicyConfig(StrictModel):
-    """One policy to train, tune or take as given.
-
-    ``params`` fixes a classic policy's parameters (empty: tuned); ``hyperparams`` go to the learning
-    algorithm (e.g. ``n_envs``, ``learning_rate``).
-    """
-
-    name: str = Field(min_length=1, pattern=NAME_PATTERN)
-    kind: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    hyperparams: dict[str, Any] = Field(default_factory=dict)
+class PolicyConfig(PolicySpec):
+    """One policy to train, tune or take as given; its ``kind`` is one of the registry's kinds."""
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        if kind not in POLICY_KINDS:
-            raise ValueError(
-                f"unknown policy kind '{kind}'.{did_you_mean(kind, POLICY_KINDS)} Allowed: {', '.join(POLICY_KINDS)}"
-            )
+        from stocklab.experiments.kinds import REGISTRY
+
+        try:
+            REGISTRY.get(kind)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return kind
 
     @model_validator(mode="after")
-    def _budget_fits_kind(self) -> PolicyConfig:
-        if self.kind in AGENT_KINDS and self.params:
-            raise ValueError(
-                f"'params' is for classic policies; {self.kind} takes 'hyperparams' and 'train' "
-                f"(got params {self.params!r})"
-            )
-        if self.kind not in AGENT_KINDS:
-            for key in ("steps", "eval_every", "patience"):
-                if getattr(self.train, key) is not None:
-                    raise ValueError(
-                        f"train.{key} is for learning agents ({', '.join(AGENT_KINDS)}), not {self.kind}"
-                    )
-            if self.hyperparams:
-                raise ValueError(f"'hyperparams' is for learning agents, not {self.kind} (use 'params')")
+    def _sections_fit_kind(self) -> PolicyConfig:
+        from stocklab.experiments.kinds import REGISTRY
+
+        try:
+            REGISTRY.check_spec(self)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
 
 class EvaluationConfig(StrictModel):
-    """Evaluation protocol: ``episodes`` x ``periods`` (after ``warmup`` periods) on common random
-    numbers from ``seed``; ``trace_periods`` periods of the first episode are kept for the trajectory
-    plot; ``exact`` computes the DP optimum and exact policy costs where the instance allows.
+    """The evaluation protocol, the same for every policy of the experiment.
+
+    ``episodes`` x ``periods`` (after ``warmup`` periods) on common random numbers from ``seed``;
+    ``trace_periods`` periods of the first episode are kept for the trajectory plot; ``exact``
+    computes the DP optimum and exact policy costs where the instance allows.
     """
 
     episodes: PositiveInt = 20
@@ -117,10 +74,15 @@ class EvaluationConfig(StrictModel):
 class ExperimentConfig(StrictModel):
     """A whole experiment."""
 
-    name: str = Field(default="experiment", min_length=1, pattern=NAME_PATTERN)
+    name: str = "experiment"
     env: EnvConfig = Field(default_factory=EnvConfig)
     policies: list[PolicyConfig] = Field(default_factory=list)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_name(value, "the experiment name")
 
     @field_validator("policies")
     @classmethod
@@ -193,10 +155,26 @@ def parse_config(data: dict[str, Any], base_dir: str | None = None, check: bool 
         )
     cfg = validate_section(ExperimentConfig, data, context={"base_dir": base_dir})
     if check:
-        from stocklab.experiments.run.builders import check_policies
-
         check_policies(cfg)
     return cfg
+
+
+def check_policies(cfg: ExperimentConfig, deep: bool = False) -> None:
+    """Check every policy entry against its kind and the env; ConfigError names ``policies[i]``.
+
+    ``deep`` adds the checks that import heavy libraries (torch, for SB3 hyper-parameters).
+    """
+    from stocklab.experiments.kinds import REGISTRY
+
+    for i, spec in enumerate(cfg.policies):
+        kind = REGISTRY.get(spec.kind)
+        try:
+            kind.check(cfg.env, spec, deep)
+        except StocklabError as exc:
+            where = f"policies[{i}] ({spec.name})"
+            if spec.params and kind.family == "classic":
+                where += ".params"
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None, check: bool = True) -> ExperimentConfig:

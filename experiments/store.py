@@ -1,23 +1,40 @@
-"""What a run writes to disk: atomic file writes, the per-episode results schema, and unit records.
+"""The run folder ``<out>/<name>/``: its layout, the per-episode results schema, the unit records.
 
-Every file is written to a temporary file in its destination folder and moved into place with
-``os.replace`` (atomic on POSIX), so a crash, SIGKILL or Ctrl-C leaves either the old file or the new
-one, never half of one. A *unit* (a trained policy, one evaluation episode of one policy) is finished
-when its JSON record exists and carries the hash of everything it depends on; a re-run skips it.
+A *unit* (the DP optimum, a built policy, one evaluation episode of one policy) is finished when its
+JSON record exists and carries the hash of everything it depends on (inputs and code); a re-run skips
+it. Every file is written atomically (:mod:`stocklab.envs.core.storage`), records last, so a unit never
+reads another unit's half-written output. One ``stocklab run`` at a time may use a folder
+(:meth:`RunFolder.lock`).
 """
 
 from __future__ import annotations
 
-import json
-import math
+import fcntl
 import os
-import pickle
-import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.storage import read_json, write_bytes, write_json, write_text
+
+__all__ = [
+    "EPISODE_COLUMNS",
+    "TRACE_COLUMNS",
+    "RunFolder",
+    "episodes_frame",
+    "read_episodes",
+    "read_json",
+    "read_unit",
+    "write_bytes",
+    "write_csv",
+    "write_json",
+    "write_text",
+]
 
 #: The per-episode results schema, one row per (policy, episode), the same for every policy.
 #: Costs are money per period, stock in units (per-period averages), rates in [0, 1].
@@ -51,78 +68,66 @@ EPISODE_COLUMNS: dict[str, str] = {
 TRACE_COLUMNS = ("period", "inventory_position", "on_hand", "backlog", "order", "demand", "lost")
 
 
-def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    _atomic(path, lambda fh: fh.write(text.encode("utf-8")), "wb")
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    _atomic(path, lambda fh: fh.write(data), "wb")
-
-
-def _clean(value: Any) -> Any:
-    """NaN and infinities become null, so the JSON is standard (and round-trips as NaN via :func:`read_json`)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented standard JSON atomically (NaN -> null)."""
-    write_text(path, json.dumps(_clean(data), indent=2, sort_keys=False, default=_default) + "\n")
-
-
-def _default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file written by :func:`write_json`; None when it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a frame as CSV atomically (floats in shortest round-trip form, so equal data => equal bytes)."""
+def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
+    """Write a frame as CSV atomically (floats in shortest round-trip form: equal data, equal bytes)."""
     write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
-def write_pickle(path: Path, obj: Any) -> None:
-    """Pickle ``obj`` atomically (only for resume caches a run writes and reads itself)."""
-    write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+@dataclass(frozen=True)
+class RunFolder:
+    """The layout of one run folder (all paths under ``root``)."""
 
+    root: Path
 
-def read_pickle(path: Path) -> Any:
-    """Unpickle a cache written by :func:`write_pickle` of this run (never a file from elsewhere)."""
-    with path.open("rb") as fh:
-        return pickle.load(fh)
+    def policy_dir(self, name: str) -> Path:
+        """Folder of policy ``name``'s build: its saved policy, learning curve and record."""
+        return self.root / "policies" / name
+
+    def policy_record(self, name: str) -> Path:
+        """The record that marks policy ``name`` as built."""
+        return self.policy_dir(name) / "record.json"
+
+    def episode(self, name: str, index: int) -> Path:
+        """The record of evaluation episode ``index`` of policy ``name``."""
+        return self.root / "episodes" / name / f"{index:05d}.json"
+
+    def trace(self, name: str) -> Path:
+        """The period-by-period trace of policy ``name``'s first evaluation episode."""
+        return self.root / "traces" / f"{name}.csv"
+
+    @property
+    def optimum_dir(self) -> Path:
+        """Folder of the DP optimum (its record and its state table)."""
+        return self.root / "optimum"
+
+    @property
+    def optimum_record(self) -> Path:
+        """The record that marks the DP optimum as solved."""
+        return self.optimum_dir / "record.json"
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for one run; ConfigError when another process holds it.
+
+        An advisory ``flock`` on ``.lock``: the kernel releases it when the holder exits, even on
+        SIGKILL, so a crashed run never leaves a stale lock behind.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise ConfigError(
+                    f"{self.root}: another stocklab run (pid {holder}) is using this folder; wait for it "
+                    "to finish, or give another --out"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
 
 def read_unit(path: Path, unit_hash: str) -> dict[str, Any] | None:

@@ -42,6 +42,9 @@ def test_wheel_contains_every_subpackage_and_no_bare_names(tmp_path):
             assert f"stocklab/{rel}" in names, rel
     tops = {n.split("/")[0] for n in names}
     assert not tops & set(FOLDERS), tops
+    # PEP 561: the py.typed marker tells type checkers that each package ships its annotations.
+    for folder in FOLDERS:
+        assert f"stocklab/{folder}/py.typed" in names, folder
 
 
 @pytest.mark.parametrize("name", FOLDERS)

@@ -46,6 +46,7 @@ from stocklab.agents.sb3.policy import (
 )
 from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.core.errors import PolicyError, did_you_mean
+from stocklab.envs.core.storage import atomic_path
 from stocklab.envs.registration import make_inventory_env
 
 #: Constructor arguments set by the agent itself, not by hyper-parameters.
@@ -93,6 +94,20 @@ def algorithm_kwargs(
     return out
 
 
+def _wrapper_options(hp: dict[str, Any]) -> tuple[int, str, bool | dict[str, Any]]:
+    """The validated wrapper keys of the hyper-parameters: ``n_envs``, ``vec_env`` and ``normalize``."""
+    n_envs = int(hp.get("n_envs", 1))
+    if n_envs < 1:
+        raise PolicyError(f"hyperparams.n_envs (={n_envs}) must be >= 1")
+    vec_kind = hp.get("vec_env", "dummy")
+    if vec_kind not in ("dummy", "subproc"):
+        raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc")
+    norm = hp.get("normalize", True)
+    if not isinstance(norm, bool | dict):
+        raise PolicyError(f"hyperparams.normalize: {norm!r}; expected true, false or VecNormalize kwargs")
+    return n_envs, vec_kind, norm
+
+
 class SB3Agent:
     """One SB3 algorithm training on vectorised InventoryEnvs; :meth:`policy` gives an SB3Policy."""
 
@@ -107,12 +122,11 @@ class SB3Agent:
         device: str = "cpu",
         torch_threads: int | None = None,
     ) -> None:
-        """``torch_threads``: if set, ``torch.set_num_threads`` for this process (1 is fastest for
+        """Build the training envs and the SB3 model of ``algo`` with ``hyperparams``.
+
+        ``torch_threads``: if set, ``torch.set_num_threads`` for this process (1 is fastest for
         small networks on a busy machine).
         """
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
-
         if torch_threads is not None:
             import torch
 
@@ -124,35 +138,45 @@ class SB3Agent:
         cls = algorithm_class(self.algo)
         self.clock = WallClock()
         kwargs = algorithm_kwargs(cls, self.hyperparams, self.clock)
-        hp = self.hyperparams
-        self.n_envs = int(hp.get("n_envs", 1))
-        if self.n_envs < 1:
-            raise PolicyError(f"hyperparams.n_envs (={self.n_envs}) must be >= 1")
-        vec_kind = hp.get("vec_env", "dummy")
-        if vec_kind not in ("dummy", "subproc"):
-            raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc")
-        norm = hp.get("normalize", True)
-        if not isinstance(norm, bool | dict):
-            raise PolicyError(f"hyperparams.normalize: {norm!r}; expected true, false or VecNormalize kwargs")
-        config = self.env_config
-        self.venv: Any = make_vec_env(
-            make_inventory_env, n_envs=self.n_envs, seed=self.seed, env_kwargs={"config": config},
-            vec_env_cls=SubprocVecEnv if vec_kind == "subproc" else DummyVecEnv,
-        )  # fmt: skip
+        self.n_envs, vec_kind, norm = _wrapper_options(self.hyperparams)
+        self.venv: Any = self._make_venv(vec_kind)
         self._norm_kwargs: dict[str, Any] | None = None
         if norm:
             self._norm_kwargs = {
                 "gamma": kwargs.get("gamma", 0.99),
                 **(norm if isinstance(norm, dict) else {}),
             }
-            try:
-                self.venv = VecNormalize(self.venv, **self._norm_kwargs)
-            except TypeError as exc:
-                raise PolicyError(f"hyperparams.normalize: {exc}") from None
-        policy = hp.get("policy", "MlpPolicy")
+            self._normalize()
+        self.model = self._make_model(cls, kwargs, tensorboard_log, verbose, device)
+        self.evaluations: list[tuple[int, float]] = []
+
+    def _make_venv(self, vec_kind: str) -> Any:
+        """``n_envs`` seeded copies of the env in a DummyVecEnv or SubprocVecEnv (``vec_kind``)."""
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+        return make_vec_env(
+            make_inventory_env, n_envs=self.n_envs, seed=self.seed, env_kwargs={"config": self.env_config},
+            vec_env_cls=SubprocVecEnv if vec_kind == "subproc" else DummyVecEnv,
+        )  # fmt: skip
+
+    def _normalize(self) -> None:
+        """Wrap :attr:`venv` in VecNormalize with :attr:`_norm_kwargs`; PolicyError for a bad keyword."""
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        try:
+            self.venv = VecNormalize(self.venv, **(self._norm_kwargs or {}))
+        except TypeError as exc:
+            raise PolicyError(f"hyperparams.normalize: {exc}") from None
+
+    def _make_model(
+        self, cls: type, kwargs: dict[str, Any], tensorboard_log: str | Path | None, verbose: int, device: str
+    ) -> Any:
+        """The SB3 algorithm ``cls`` on :attr:`venv`; PolicyError when it cannot take Discrete actions."""
+        policy = self.hyperparams.get("policy", "MlpPolicy")
         tb = str(tensorboard_log) if tensorboard_log is not None else None
         try:
-            self.model = cls(
+            return cls(
                 policy,
                 self.venv,
                 seed=self.seed,
@@ -166,7 +190,6 @@ class SB3Agent:
             raise PolicyError(
                 f"{self.algo}: cannot train on InventoryEnv (Discrete actions): {exc}"
             ) from None
-        self.evaluations: list[tuple[int, float]] = []
 
     @property
     def num_timesteps(self) -> int:
@@ -274,9 +297,11 @@ class SB3Agent:
         """Save to directory ``path``: SB3's ``model.zip`` and ``vecnormalize.pkl`` plus JSON metadata."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.model.save(path / MODEL_FILE)
+        with atomic_path(path / MODEL_FILE) as tmp:
+            self.model.save(tmp)
         if self._norm_kwargs is not None:
-            self.venv.save(str(path / VECNORM_PKL))
+            with atomic_path(path / VECNORM_PKL) as tmp:
+                self.venv.save(str(tmp))
         write_meta(path, self.meta(), self.normalize_stats())
         return path
 

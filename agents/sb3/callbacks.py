@@ -30,12 +30,15 @@ class WallClock:
         self._limit = 0.0
 
     def start(self, seconds: float) -> None:
+        """Start a budget of ``seconds`` of wall time."""
         self._start, self._limit = time.perf_counter(), seconds
 
     def stop(self) -> None:
+        """Stop the budget: :meth:`remaining` is 1.0 again."""
         self._start = None
 
     def remaining(self) -> float:
+        """Fraction of the budget left, in [0, 1] (1.0 when no budget is running)."""
         if self._start is None:
             return 1.0
         return max(0.0, 1.0 - (time.perf_counter() - self._start) / self._limit)
@@ -60,8 +63,9 @@ def keep_best_callback(agent: SB3Agent) -> Any:
 def fixed_seed_eval(
     agent: SB3Agent, eval_freq: int, episodes: int, periods: int, seed: int, keeper: Any, stop: Any
 ) -> Any:
-    """SB3's EvalCallback, re-seeded with ``seed`` before every evaluation so that all see the same
-    demand (common random numbers); every ``eval_freq`` env steps it scores ``episodes`` episodes of
+    """SB3's EvalCallback, re-seeded with ``seed`` before every evaluation.
+
+    Every evaluation thus sees the same demand (common random numbers); every ``eval_freq`` env steps it scores ``episodes`` episodes of
     ``periods`` periods and appends (steps, average cost per period) to ``agent.evaluations``.
     """
     from stable_baselines3.common.callbacks import EvalCallback
@@ -97,8 +101,9 @@ def time_limit_callback(max_seconds: float, clock: WallClock) -> Any:
         raise PolicyError(f"max_seconds (={max_seconds}) must be > 0")
 
     class TimeLimit(BaseCallback):
-        """Stops training once ``max_seconds`` of wall time have passed; meanwhile ``lin_`` schedules
-        follow the wall clock too (see :class:`WallClock`).
+        """Stops training once ``max_seconds`` of wall time have passed.
+
+        Meanwhile ``lin_`` schedules follow the wall clock too (see :class:`WallClock`).
         """
 
         def _on_training_start(self) -> None:

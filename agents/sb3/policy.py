@@ -19,6 +19,7 @@ directory cannot run code. torch and stable_baselines3 are imported when a polic
 from __future__ import annotations
 
 import json
+import pickle  # only for its exception type: nothing here unpickles
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,14 @@ from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.core.errors import PolicyError, did_you_mean
 from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.core.policy import ActionMap, Policy
+from stocklab.envs.core.storage import atomic_path, check_format, format_stamp, write_json
 
 MODEL_FILE = "model.zip"
 VECNORM_PKL = "vecnormalize.pkl"
 NORMALIZE_FILE = "normalize.json"
 AGENT_FILE = "agent.json"
-FORMAT_VERSION = 1
+#: The on-disk format (its version is in :data:`stocklab.envs.core.storage.FORMATS`).
+FORMAT = "stocklab-sb3-agent"
 
 #: Keys of the ``hyperparams`` dict that configure stocklab's wrapping rather than the algorithm.
 WRAPPER_KEYS = ("n_envs", "policy", "normalize", "vec_env", "n_timesteps")
@@ -117,6 +120,7 @@ class SB3Policy(Policy):
         return np.clip((obs - self._mean) / self._scale, -self._clip, self._clip)
 
     def act(self, observation: np.ndarray) -> int:
+        """The network's deterministic action for one observation."""
         action, _ = self.network.predict(self.normalize_obs(observation), deterministic=True)
         return int(np.asarray(action).reshape(-1)[0])
 
@@ -127,6 +131,10 @@ class SB3Policy(Policy):
         episode_start: Any = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
+        """SB3's ``predict`` signature: deterministic action(s) for one observation or a batch.
+
+        Lets SB3's evaluation helpers run this policy; ``state`` is passed through unchanged.
+        """
         obs = np.asarray(observation)
         if obs.ndim == 1:
             return np.asarray(self.act(obs)), state
@@ -134,10 +142,12 @@ class SB3Policy(Policy):
         return np.asarray(actions).astype(np.int64).reshape(len(obs)), state
 
     def params(self) -> dict[str, Any]:
+        """The algorithm, its hyper-parameters, the seed and the training steps."""
         return {k: self.meta.get(k) for k in ("algo", "hyperparams", "seed", "num_timesteps")}
 
     @property
     def exportable(self) -> str | None:
+        """``onnx``: the network exports to an ONNX graph."""
         return "onnx"
 
     # ---------------------------------------------------------------- I/O
@@ -148,7 +158,8 @@ class SB3Policy(Policy):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         params = {"policy": self.network.state_dict()}
-        save_to_zip_file(path / MODEL_FILE, data={"policy_only": True}, params=params)
+        with atomic_path(path / MODEL_FILE) as tmp:
+            save_to_zip_file(tmp, data={"policy_only": True}, params=params)
         write_meta(path, self.meta, self.normalize)
         return path
 
@@ -164,8 +175,8 @@ class SB3Policy(Policy):
 
 def write_meta(path: Path, meta: dict[str, Any], normalize: dict[str, Any] | None) -> None:
     """Write ``agent.json`` and ``normalize.json`` into ``path``."""
-    (path / AGENT_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, **meta}, indent=1), "utf-8")
-    (path / NORMALIZE_FILE).write_text(json.dumps(normalize, indent=1), "utf-8")
+    write_json(path / AGENT_FILE, {**format_stamp(FORMAT), **meta})
+    write_json(path / NORMALIZE_FILE, normalize)
 
 
 def read_meta(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -179,8 +190,7 @@ def read_meta(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
         normalize = json.loads(files[1].read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise PolicyError(f"{path}: unreadable metadata ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        raise PolicyError(f"{path / AGENT_FILE}: not a stocklab SB3 agent of format {FORMAT_VERSION}")
+    check_format(meta, FORMAT, path / AGENT_FILE, PolicyError)
     for key in ("algo", "env_config", "hyperparams"):
         if key not in meta:
             raise PolicyError(f"{path / AGENT_FILE}: missing key '{key}'")
@@ -215,6 +225,10 @@ def load_network_params(network: Any, zip_path: Path) -> None:
     try:
         _, params, _ = load_from_zip_file(zip_path, device="cpu", load_data=False)
         network.load_state_dict(params["policy"])
+    except pickle.UnpicklingError:  # torch's weights-only loader refused a non-tensor object
+        raise PolicyError(
+            f"{zip_path}: holds objects other than tensors (code, perhaps); refused without running them"
+        ) from None
     except (KeyError, RuntimeError, ValueError, OSError) as exc:
         raise PolicyError(
             f"{zip_path}: parameters do not fit the network ({type(exc).__name__}: {exc})"

@@ -149,6 +149,7 @@ class TabularAgent(Policy):
         return self._rho[0]
 
     def act(self, observation: np.ndarray) -> int:
+        """The greedy allowed action of the observation's discrete state."""
         s = self._encode(np.asarray(observation, dtype=np.float32))
         row = self.q[s]
         return self.actions[s][row.index(max(row))]
@@ -158,6 +159,7 @@ class TabularAgent(Policy):
         return np.array([a[r.index(max(r))] for a, r in zip(self.actions, self.q)], dtype=np.int64)
 
     def params(self) -> dict[str, Any]:
+        """The algorithm, its hyper-parameters, exploration schedule, discretiser and training steps."""
         return {
             "algorithm": self.algorithm,
             **self.hp.model_dump(mode="json", exclude={"epsilon", "discretizer"}),
@@ -168,6 +170,7 @@ class TabularAgent(Policy):
 
     @property
     def exportable(self) -> str | None:
+        """``table``: the greedy action of every state exports as a table."""
         return "table"
 
     # -------------------------------------------------------------- learning
@@ -360,6 +363,7 @@ class QLearning(TabularAgent):
 
     @staticmethod
     def target(row: Row, a: int) -> float:
+        """Bootstrap target max_b Q(s', b) of the next state's row."""
         return max(row)
 
 
@@ -371,6 +375,7 @@ class Sarsa(TabularAgent):
 
     @staticmethod
     def target(row: Row, a: int) -> float:
+        """Bootstrap target Q(s', a') of the next action taken."""
         return row[a]
 
 

@@ -44,6 +44,7 @@ class TabularCallback:
         self._init_callback()
 
     def on_training_start(self) -> None:
+        """Called once before the first training episode."""
         self._on_training_start()
 
     def on_step(self) -> bool:
@@ -54,6 +55,7 @@ class TabularCallback:
         return self._on_step()
 
     def on_training_end(self) -> None:
+        """Called once after the last training episode."""
         self._on_training_end()
 
     def _init_callback(self) -> None:

@@ -217,8 +217,9 @@ def _bucket(spec: ObsSpec, cfg: DiscretizerConfig, caps: dict[str, int]) -> list
 def build_discretizer(
     config: EnvConfig, spec: ObsSpec, cfg: DiscretizerConfig | None = None
 ) -> tuple[GridDiscretizer, int]:
-    """The discretiser chosen by ``cfg`` for envs built from ``config``, and the inventory-position cap
-    (units) above which the action mask forbids ordering.
+    """The discretiser chosen by ``cfg`` for envs built from ``config``, and the ordering cap.
+
+    The cap is the inventory position (units) above which the action mask forbids ordering.
     """
     cfg = cfg or DiscretizerConfig()
     caps = default_caps(config)

@@ -12,17 +12,18 @@ A saved agent is a directory::
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stocklab.envs.core.errors import PolicyError
+from stocklab.envs.core.storage import check_format, format_stamp, write_bytes, write_json
 
-#: Bumped when the layout changes; loading refuses other versions.
-FORMAT_VERSION = 1
+#: The on-disk format (its version is in :data:`stocklab.envs.core.storage.FORMATS`).
+FORMAT = "stocklab-tabular-agent"
 TABLE_FILE = "table.npz"
 META_FILE = "agent.json"
 ARRAYS = ("q", "counts", "mask")
@@ -31,16 +32,13 @@ ARRAYS = ("q", "counts", "mask")
 def save_table(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write ``arrays`` (keys :data:`ARRAYS`) and ``meta`` into directory ``path``; return the path.
 
-    Files are written under temporary names and renamed, so a reader never sees half a checkpoint.
+    Each file is written atomically, the table first, so a reader never sees half a checkpoint.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tmp_table = path / (TABLE_FILE + ".tmp.npz")
-    np.savez_compressed(tmp_table, **{k: np.asarray(arrays[k]) for k in ARRAYS})
-    tmp_meta = path / (META_FILE + ".tmp")
-    tmp_meta.write_text(json.dumps({"format_version": FORMAT_VERSION, **meta}, indent=1), encoding="utf-8")
-    os.replace(tmp_table, path / TABLE_FILE)
-    os.replace(tmp_meta, path / META_FILE)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(arrays[k]) for k in ARRAYS})
+    write_bytes(path / TABLE_FILE, buf.getvalue())
+    write_json(path / META_FILE, {**format_stamp(FORMAT), **meta})
     return path
 
 
@@ -54,9 +52,7 @@ def load_table(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise PolicyError(f"{meta_file}: unreadable ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        version = meta.get("format_version") if isinstance(meta, dict) else None
-        raise PolicyError(f"{meta_file}: format_version {version!r}, expected {FORMAT_VERSION}")
+    check_format(meta, FORMAT, meta_file, PolicyError)
     try:
         with np.load(table, allow_pickle=False) as data:
             arrays = {k: np.array(data[k]) for k in ARRAYS}

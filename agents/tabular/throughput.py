@@ -16,8 +16,10 @@ from stocklab.envs.inventory_env import InventoryEnv
 
 
 def tabular_throughput(agent: TabularAgent, steps: int = 100_000, seed: int = 99) -> dict[str, float]:
-    """Steps per second of (a) env.step alone, (b) the training loop alone, (c) both, on one greedy +
-    epsilon episode of ``steps`` periods with the agent's current table (the table is left unchanged).
+    """Steps per second of (a) env.step alone, (b) the training loop alone, (c) both.
+
+    Measured on one greedy + epsilon episode of ``steps`` periods with the agent's current table (the
+    table is left unchanged).
     """
     config = agent.env_config
     snap, counts = agent.snapshot(), [c[:] for c in agent.counts]

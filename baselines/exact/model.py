@@ -40,19 +40,31 @@ visits); a transition below it is clipped and its probability reported as trunca
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from stocklab.baselines.exact.limits import MAX_STATES, DPLimits
+from stocklab.baselines.exact.space import (
+    DPSize,
+    Space,
+    check_scope,
+    check_size,
+    check_span,
+    enumerate_states,
+    estimate_size,
+    position_bounds,
+)
 from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.core.policy import ActionMap
 
-#: Default limit on the number of DP states (memory grows with states x orders x demand outcomes).
-MAX_STATES = 500_000
+__all__ = ["MAX_STATES", "DPInstance", "check_scope", "position_bounds"]
+
+#: Keyword bounds :meth:`DPInstance.from_config` accepts.
+BOUND_KEYS = ("max_position", "min_position", "max_states", "max_bytes")
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +86,8 @@ class DPInstance:
     min_position: int
     bound_proven: bool
     max_states: int
+    max_bytes: int | None
+    size: DPSize
     states: np.ndarray = field(repr=False)
     radix: int = field(repr=False)
     combo_codes: np.ndarray = field(repr=False)
@@ -87,41 +101,30 @@ class DPInstance:
         """The DP of ``config``; ``tol`` is the demand tail mass folded into the largest demand.
 
         ``bounds`` may set ``max_position`` (U, units), ``min_position`` (backorders: lowest
-        inventory position kept, units) and ``max_states`` (default 500,000). Raises ConfigError
-        naming the field when the config is outside the DP's scope.
+        inventory position kept, units), ``max_states`` (default 500,000) and ``max_bytes`` (estimated
+        peak memory, default half the available memory, see :mod:`~stocklab.baselines.exact.limits`).
+        The size is counted before anything is allocated (:meth:`measure`): ResourceLimitError (a
+        ConfigError) gives the states and bytes needed and the limits. Raises ConfigError naming the
+        field when the config is outside the DP's scope.
         """
-        unknown = set(bounds) - {"max_position", "min_position", "max_states"}
-        if unknown:
-            raise ConfigError(f"DP bounds: unknown key(s) {sorted(unknown)}; allowed: max_position, "
-                              "min_position, max_states")  # fmt: skip
-        config = parse_env_config(config)
-        pmf = check_scope(config, tol)
-        lead = int(config.lead_time.fixed)  # type: ignore[arg-type]
-        lost = config.unmet_demand == "lost"
-        s_bar, lo, hi = position_bounds(config, pmf, lead)
-        d_top = len(pmf) - 1
-        upper = int(bounds.get("max_position", hi))
-        lower = 0 if lost else int(bounds.get("min_position", lo - d_top))
-        if config.capacity is not None:
-            lower = min(lower, config.capacity)  # every pipeline then leaves room for some net stock
-        if upper < max(lower, 0):
-            raise ConfigError(f"DP bounds: max_position (={upper}) must be >= max(0, min_position={lower})")
-        c = config.costs
-        quantity_ok = config.action.mode == "quantity" or (config.action.max_level or 0) >= upper
-        proven = (
-            (c.fixed_order == 0 or not lost)
-            and config.capacity is None
-            and quantity_ok
-            and config.max_order >= upper - lower  # no order the bound allows is cut by max_order
-            and upper >= hi
-        )
-        max_states = int(bounds.get("max_states", MAX_STATES))
-        arrays = _enumerate(config, lead, lost, upper, lower, max_states)
-        return cls(config, pmf, tol, lead, lost, s_bar, upper, lower, proven, max_states, *arrays)
+        plan = _Plan.of(config, tol, bounds)
+        return cls(
+            plan.config, plan.pmf, tol, plan.space.lead, plan.space.lost, plan.s_bar, plan.space.upper,
+            plan.space.lower, plan.proven, plan.limits.max_states, plan.limits.max_bytes, plan.size,
+            *enumerate_states(plan.space),
+        )  # fmt: skip
+
+    @staticmethod
+    def measure(config: EnvConfig | dict[str, Any], tol: float = 1e-9, **bounds: Any) -> DPSize:
+        """The size of the DP :meth:`from_config` would build, without building it.
+
+        Checked against the limits in ``bounds``: same keys and errors as :meth:`from_config`.
+        """
+        return _Plan.of(config, tol, bounds).size
 
     def with_bounds(self, **bounds: Any) -> DPInstance:
         """The same instance with other bounds (the others kept)."""
-        keep = {"max_position": self.max_position, "max_states": self.max_states}
+        keep = {"max_position": self.max_position, "max_states": self.max_states, "max_bytes": self.max_bytes}
         if not self.lost_sales:
             keep["min_position"] = self.min_position
         inst = DPInstance.from_config(self.config, self.tol, **(keep | bounds))
@@ -157,14 +160,15 @@ class DPInstance:
     def n_actions(self) -> int:
         """Size of the env's Discrete action space."""
         act = self.config.action
-        return (act.max_level if act.mode == "order_up_to" else self.config.max_order) + 1  # type: ignore[operator]
+        return ((act.max_level or 0) if act.mode == "order_up_to" else self.config.max_order) + 1
 
     def start_state(self, start: dict[str, Any] | None = None) -> tuple[int, ...]:
-        """The state tuple of a state dict (``on_hand``, ``backlog``, ``pipeline``), default the env's
-        initial state.
+        """The state tuple of a state dict (``on_hand``, ``backlog``, ``pipeline``).
+
+        The default is the env's initial state.
         """
         init = self.config.initial
-        state = dict(start) if start is not None else {
+        state: dict[str, Any] = dict(start) if start is not None else {
             "on_hand": init.on_hand, "backlog": init.backlog, "pipeline": list(init.pipeline)
         }  # fmt: skip
         pipe = [int(v) for v in state.get("pipeline", []) or []]
@@ -227,8 +231,9 @@ class DPInstance:
 
     # --------------------------------------------------------------- costs
     def period_cost(self, y: np.ndarray) -> np.ndarray:
-        """L(y) = h E(y - D)^+ + p E(D - y)^+: expected holding + shortage cost of a period that
-        starts with y units available (net inventory under backorders), cost per period.
+        """L(y) = h E(y - D)^+ + p E(D - y)^+, the expected holding + shortage cost of a period.
+
+        y is the stock available to the period (net inventory under backorders, units); cost per period.
         """
         values, inverse = np.unique(np.asarray(y), return_inverse=True)
         if len(values) < len(inverse):  # few distinct stock levels: compute each once
@@ -252,7 +257,7 @@ class DPInstance:
         cfg = self.config
         if cfg.action.mode == "order_up_to":
             lo = np.minimum(cfg.max_order, np.maximum(0, -ip))
-            env_hi = np.minimum(cfg.max_order, np.maximum(0, cfg.action.max_level - ip))  # type: ignore[operator]
+            env_hi = np.minimum(cfg.max_order, np.maximum(0, (cfg.action.max_level or 0) - ip))
         else:
             lo = np.zeros_like(ip)
             env_hi = np.full_like(ip, cfg.max_order)
@@ -286,8 +291,10 @@ class DPInstance:
         return rest * (self.max_position - base + self.radix + 1) + (arrive - base)
 
     def outcomes(self, x: np.ndarray, pipe: np.ndarray, q: np.ndarray) -> dict[str, np.ndarray]:
-        """The random outcomes of (state, order) rows: for each outcome its ``row``, probability
-        ``prob`` and next on-hand / net stock ``x_next`` (the next pipeline is (p_1, ..., q)).
+        """The random outcomes of (state, order) rows.
+
+        For each outcome its ``row``, probability ``prob`` and next on-hand / net stock ``x_next``
+        (the next pipeline is (p_1, ..., q)).
 
         Lost sales: demands >= the available stock lead to the same next state and are merged.
         """
@@ -319,101 +326,53 @@ class DPInstance:
         return {"row": row, "prob": prob, "x_next": x_next}
 
 
-def check_scope(config: EnvConfig, tol: float) -> np.ndarray:
-    """The demand pmf of ``config``; ConfigError naming the field when the DP cannot model it."""
-    demand = config.demand
-    pmf = demand.pmf(tol) if demand.stationary else None
-    if pmf is None:
-        kind = getattr(demand, "dist", type(demand).__name__)
-        raise ConfigError(f"env.demand: the exact DP needs a stationary discrete demand distribution "
-                          f"with a pmf (poisson, negative_binomial); got dist '{kind}'")  # fmt: skip
-    lead = config.lead_time
-    if lead.fixed is None:
-        raise ConfigError(f"env.lead_time: the exact DP needs a fixed whole number of periods; got dist "
-                          f"'{getattr(lead, 'dist', '?')}' (random lead times are out of its scope)")  # fmt: skip
-    if config.holding_accrual != "end_of_period":
-        raise ConfigError(f"env.holding_accrual: the exact DP charges holding on end-of-period stock; "
-                          f"got '{config.holding_accrual}' (allowed: end_of_period)")  # fmt: skip
-    m = max(lead.fixed - 1, 0)
-    if len(config.initial.pipeline) > m:
-        raise ConfigError(f"env.initial.pipeline: {list(config.initial.pipeline)} has more than "
-                          f"{m} entries, the pipeline of lead time {lead.fixed}")  # fmt: skip
+@dataclass(frozen=True)
+class _Plan:
+    """What :meth:`DPInstance.from_config` decides before it enumerates: the space, its size, limits."""
+
+    config: EnvConfig
+    pmf: np.ndarray
+    s_bar: int
+    space: Space
+    proven: bool
+    limits: DPLimits
+    size: DPSize
+
+    @classmethod
+    def of(cls, config: EnvConfig | dict[str, Any], tol: float, bounds: dict[str, Any]) -> _Plan:
+        unknown = set(bounds) - set(BOUND_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"DP bounds: unknown key(s) {sorted(unknown)}; allowed: {', '.join(BOUND_KEYS)}"
+            )
+        config = parse_env_config(config)
+        pmf = check_scope(config, tol)
+        lead = int(config.lead_time.fixed or 0)  # check_scope refused a lead time that is not fixed
+        lost = config.unmet_demand == "lost"
+        s_bar, lo, hi = position_bounds(config, pmf, lead)
+        upper = int(bounds.get("max_position", hi))
+        lower = 0 if lost else int(bounds.get("min_position", lo - (len(pmf) - 1)))
+        if config.capacity is not None:
+            lower = min(lower, config.capacity)  # every pipeline then leaves room for some net stock
+        if upper < max(lower, 0):
+            raise ConfigError(f"DP bounds: max_position (={upper}) must be >= max(0, min_position={lower})")
+        limits = DPLimits(int(bounds.get("max_states", MAX_STATES)), bounds.get("max_bytes"))
+        space = Space(config, lead, lost, upper, lower)
+        check_span(space, limits)
+        size = estimate_size(space, len(pmf))
+        check_size(space, size, limits)
+        proven = _bound_proven(config, lost, upper, lower, hi)
+        return cls(config, pmf, s_bar, space, proven, limits, size)
+
+
+def _bound_proven(config: EnvConfig, lost: bool, upper: int, lower: int, hi: int) -> bool:
+    """Whether the position bound ``upper`` is proven safe (see the module docstring)."""
     c = config.costs
-    if c.holding <= 0 or c.shortage <= 0:
-        field_name = "holding" if c.holding <= 0 else "shortage"
-        raise ConfigError(f"env.costs.{field_name}: the exact DP needs holding > 0 and shortage > 0 "
-                          f"(got {getattr(c, field_name)}); otherwise the best stock is unbounded or zero")  # fmt: skip
-    if not 0 < tol <= 0.1:
-        raise ConfigError(
-            f"DP tol (={tol}): the demand tail mass folded into the top value must be in (0, 0.1]"
-        )
-    return np.asarray(pmf, dtype=float)
-
-
-def position_bounds(config: EnvConfig, pmf: np.ndarray, lead: int) -> tuple[int, int, int]:
-    """(S̄, lo, hi): the backorder base-stock level and the range of inventory positions after ordering
-    [lo, hi] = {z : G(z) <= G(S̄) + K}, G(z) = h E(z - D_{L+1})^+ + p E(D_{L+1} - z)^+ with D_{L+1}
-    the demand of L + 1 periods (units). S̄ = lo = hi when K = 0.
-    """
-    dist = pmf
-    for _ in range(lead):
-        dist = np.convolve(dist, pmf)
-    c = config.costs
-    h, p, k = c.holding, c.shortage, c.fixed_order
-    s_bar = int(np.searchsorted(np.cumsum(dist), p / (p + h) - 1e-12))
-    if k == 0:
-        return s_bar, s_bar, s_bar
-    mean = float(np.arange(len(dist)) @ dist)
-    top = len(dist) - 1
-    g_star = _lead_cost(np.asarray([s_bar]), dist, h, p)[0]
-    ys = np.arange(math.floor(mean - (g_star + k) / p) - 1, max(top, math.ceil(mean + (g_star + k) / h)) + 2)
-    ok = ys[_lead_cost(ys, dist, h, p) <= g_star + k + 1e-12]
-    return s_bar, int(ok.min()), int(ok.max())
-
-
-def _lead_cost(ys: np.ndarray, dist: np.ndarray, h: float, p: float) -> np.ndarray:
-    d = np.arange(len(dist))
-    over = np.maximum(ys[:, None] - d[None, :], 0) @ dist
-    return h * over + p * (over - (ys - float(d @ dist)))
-
-
-def _enumerate(
-    config: EnvConfig, lead: int, lost: bool, upper: int, lower: int, max_states: int
-) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """States with position in [lower, upper], pipeline entries in [0, P], on hand <= capacity."""
-    m = max(lead - 1, 0)
-    top_order = max(0, min(config.max_order, upper - lower))
-    radix = top_order + 1
-    x_floor = 0 if lost else lower - m * top_order
-    combos = np.zeros((1, 0), dtype=np.int64)
-    for _ in range(m):
-        vals = np.arange(radix)
-        combos = np.hstack([np.repeat(combos, radix, axis=0), np.tile(vals, len(combos))[:, None]])
-        combos = combos[combos.sum(axis=1) <= upper - x_floor]
-        if len(combos) > max_states:
-            break
-    sums = combos.sum(axis=1)
-    x_hi = upper - sums
-    if config.capacity is not None:
-        x_hi = np.minimum(x_hi, config.capacity)
-    x_lo = np.maximum(x_floor, lower - sums)
-    keep = x_hi >= x_lo
-    combos, x_lo, x_hi = combos[keep], x_lo[keep], x_hi[keep]
-    counts = x_hi - x_lo + 1
-    total = int(counts.sum())
-    if total > max_states or len(combos) > max_states:
-        raise ConfigError(
-            f"env.lead_time: the exact DP needs {max(total, len(combos)):,} states (> max_states="
-            f"{max_states:,}) for lead time {lead}, positions {lower}..{upper} and orders up to {top_order}; "
-            "use a shorter env.lead_time, smaller demand (env.demand) or costs, or raise max_states"
-        )
-    code = np.zeros(len(combos), dtype=np.int64)
-    for k in range(m):
-        code = code * radix + combos[:, k]
-    order = np.argsort(code, kind="stable")
-    combos, x_lo, x_hi, counts, code = combos[order], x_lo[order], x_hi[order], counts[order], code[order]
-    start = np.cumsum(counts) - counts
-    block = np.repeat(np.arange(len(combos)), counts)
-    x = np.arange(total) - np.repeat(start, counts) + np.repeat(x_lo, counts)
-    states = np.hstack([x[:, None], combos[block]]).astype(np.int64)
-    return states, radix, code, start, x_lo, x_hi
+    quantity_ok = config.action.mode == "quantity" or (config.action.max_level or 0) >= upper
+    return (
+        (c.fixed_order == 0 or not lost)
+        and config.capacity is None
+        and quantity_ok
+        and config.max_order >= upper - lower  # no order the bound allows is cut by max_order
+        and upper >= hi
+    )

@@ -16,100 +16,35 @@ Example (Zipkin 2008, lost sales, Poisson(5) demand, h = 1, p = 4, L = 1)::
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from stocklab.baselines.exact.chain import chain_average_cost, evaluate_policy
+from stocklab.baselines.exact.chain import MASS_TOL, chain_average_cost, evaluate_policy, policy_chain
+from stocklab.baselines.exact.limits import (
+    Deadline,
+    DPLimits,
+    ResourceLimitError,
+    TimeLimitError,
+    check_deadline,
+)
 from stocklab.baselines.exact.model import DPInstance
+from stocklab.baselines.exact.optimal_policy import OptimalPolicy
 from stocklab.envs.core.errors import ConfigError
-from stocklab.envs.core.obs import ObsSpec
-from stocklab.envs.core.policy import ActionMap, Policy
 
-__all__ = ["DPInstance", "DPSolution", "OptimalPolicy", "best_base_stock", "evaluate_policy", "solve_optimal"]
+__all__ = [
+    "MASS_TOL", "DPInstance", "DPLimits", "DPSolution", "Deadline", "OptimalPolicy", "ResourceLimitError",
+    "TimeLimitError", "best_base_stock", "evaluate_policy", "policy_chain", "solve_optimal",
+]  # fmt: skip
 
-#: Stationary probability above which a truncation (state floor, position bound) counts as binding.
-MASS_TOL = 1e-9
-
-
-class OptimalPolicy(Policy):
-    """The DP's optimal order for every state, looked up from the observation (a table policy).
-
-    A state outside the truncated space orders 0 when its inventory position is at least
-    ``max_position``; under backorders (position below the floor, or a pipeline larger than the
-    table's) it orders up to where the table's state with the same clipped position and an empty
-    pipeline would.
-    """
-
-    name = "optimal"
-
-    def __init__(self, obs_spec: ObsSpec, action_map: ActionMap, instance: DPInstance, orders: np.ndarray):
-        super().__init__(obs_spec, action_map)
-        self.instance = instance
-        self.orders = np.asarray(orders, dtype=np.int64)
-        self._on_hand = obs_spec.index("on_hand").start
-        self._backlog = obs_spec.index("backlog").start if obs_spec.has("backlog") else None
-        self._pipe = obs_spec.index("pipeline") if obs_spec.has("pipeline") else slice(0, 0)
-        self._m = instance.pipeline_length
-        self._table: dict[tuple[int, ...], int] | None = None
-
-    def order(self, state: tuple[int, ...]) -> int:
-        """Optimal order (units) in state (x, p_0, ..., p_{m-1}), x = on hand or net inventory."""
-        if self._table is None:
-            self._table = dict(zip(map(tuple, self.instance.states.tolist()), self.orders.tolist()))
-        hit = self._table.get(state)
-        if hit is not None:
-            return hit
-        inst = self.instance
-        ip = sum(state)
-        if ip >= inst.max_position:
-            return 0
-        cap = inst.config.capacity
-        if inst.lost_sales:  # only start states the env cannot reach again (x above capacity) get here
-            hit = self._table.get((state[0] if cap is None else min(state[0], cap), *state[1:]))
-            return 0 if hit is None else hit
-        # Backorders: act like the table's state with the same (clipped) position and an empty
-        # pipeline; optimal backorder policies depend on the position only.
-        y = min(max(ip, inst.min_position), inst.max_position if cap is None else min(inst.max_position, cap))
-        hit = self._table.get((y, *([0] * self._m)))
-        return int(min(inst.config.max_order, max(0, y + (hit or 0) - ip)))
-
-    def act(self, observation: np.ndarray) -> int:
-        x = int(round(float(observation[self._on_hand])))
-        if self._backlog is not None:
-            x -= int(round(float(observation[self._backlog])))
-        pipe = [int(round(float(v))) for v in observation[self._pipe]][: self._m]
-        state = (x, *pipe, *([0] * (self._m - len(pipe))))
-        return self.action_map.action(self.order(state), self.inventory_position(observation))
-
-    def params(self) -> dict[str, Any]:
-        return {"states": int(len(self.orders)), "max_position": self.instance.max_position}
-
-    def table(self) -> dict[str, Any]:
-        """The policy as JSON-ready data: state field names, one row per state, the order (units)."""
-        names = ["on_hand" if self.instance.lost_sales else "net_inventory"]
-        names += [f"pipeline[{k}]" for k in range(self._m)]
-        return {"fields": names, "states": self.instance.states.tolist(), "orders": self.orders.tolist()}
-
-    @property
-    def exportable(self) -> str | None:
-        return "dp_table"
-
-    def bounds(self) -> dict[str, Any]:
-        """The DP bounds and tolerance that rebuild this policy's state space with ``DPInstance.from_config``."""
-        inst = self.instance
-        out: dict[str, Any] = {
-            "tol": inst.tol,
-            "max_position": inst.max_position,
-            "max_states": inst.max_states,
-        }
-        if not inst.lost_sales:
-            out["min_position"] = inst.min_position
-        return out
+#: ``progress(done, total)`` of a long computation, in its own units (total None when unknown).
+Progress = Callable[[float, float | None], None]
 
 
 @dataclass
@@ -143,8 +78,10 @@ class DPSolution:
 # ------------------------------------------------------------------------------------------ chain
 @dataclass
 class Transitions:
-    """Transitions of (state, order) rows through their post-decision states: row i moves like
-    row ``post[i]`` of ``mat`` (post-decision states x n_states) and costs ``cost[i]`` per period.
+    """Transitions of (state, order) rows through their post-decision states.
+
+    Row i moves like row ``post[i]`` of ``mat`` (post-decision states x n_states) and costs
+    ``cost[i]`` per period.
     """
 
     mat: sp.csr_matrix
@@ -199,7 +136,13 @@ def _start_index(inst: DPInstance, start: dict[str, Any] | None = None) -> int:
 
 # ------------------------------------------------------------------------------------------ solve
 def solve_optimal(
-    inst: DPInstance, tol: float = 1e-6, max_iter: int = 100_000, max_expansions: int = 6
+    inst: DPInstance,
+    tol: float = 1e-6,
+    max_iter: int = 100_000,
+    max_expansions: int = 6,
+    *,
+    deadline: Deadline | None = None,
+    progress: Progress | None = None,
 ) -> DPSolution:
     """Minimal long-run average cost per period and an optimal policy, by relative value iteration.
 
@@ -208,11 +151,16 @@ def solve_optimal(
     average cost (Odoni 1969). The greedy policy of the last V is then evaluated exactly.
     When a truncation binds (see :mod:`stocklab.baselines.exact.model`) the bounds are widened and the
     instance solved again, at most ``max_expansions`` times; then a warning tells the mass that binds.
+    A widened instance is checked against the same state and memory limits before it is built.
+
+    ``deadline`` is checked at every iteration (TimeLimitError once passed). ``progress(done, total)``
+    is called every iteration with done = log10(span_1 / span_i), total = log10(span_1 / tol): the span
+    shrinks geometrically, so a bar over these units has a steady ETA.
     """
     t0 = time.perf_counter()
     expansions = 0
     while True:
-        sol = _solve_once(inst, tol, max_iter)
+        sol = _solve_once(inst, tol, max_iter, deadline, progress)
         widen = {}
         if not inst.bound_proven and sol.bound_mass > MASS_TOL:
             widen["max_position"] = inst.max_position + max(2, inst.d_top // 2)
@@ -220,26 +168,30 @@ def solve_optimal(
             widen["min_position"] = inst.min_position - max(2, inst.d_top // 2)
         if not widen:
             break
-        if expansions == max_expansions:
-            warnings.warn(
-                f"DP truncation still binds after {expansions} widenings: stationary mass "
-                f"{sol.bound_mass:.2e} at max_position={inst.max_position}, {sol.truncation_mass:.2e} "
-                f"clipped at min_position={inst.min_position}; the optimum may be slightly off",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            break
-        try:
-            inst = inst.with_bounds(**widen)
-        except ConfigError:
-            break
-        expansions += 1
+        refused = ""
+        if expansions < max_expansions:
+            try:
+                inst = inst.with_bounds(**widen)
+                expansions += 1
+                continue
+            except ConfigError as exc:
+                refused = f" (a wider instance is refused: {exc})"
+        warnings.warn(
+            f"DP truncation still binds after {expansions} widenings{refused}: stationary mass "
+            f"{sol.bound_mass:.2e} at max_position={inst.max_position}, {sol.truncation_mass:.2e} "
+            f"clipped at min_position={inst.min_position}; the optimum may be slightly off",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        break
     sol.expansions = expansions
     sol.seconds = time.perf_counter() - t0
     return sol
 
 
-def _solve_once(inst: DPInstance, tol: float, max_iter: int) -> DPSolution:
+def _solve_once(
+    inst: DPInstance, tol: float, max_iter: int, deadline: Deadline | None, progress: Progress | None
+) -> DPSolution:
     t0 = time.perf_counter()
     n = inst.n_states
     x = inst.states[:, 0]
@@ -249,27 +201,10 @@ def _solve_once(inst: DPInstance, tol: float, max_iter: int) -> DPSolution:
     seg = np.cumsum(n_act) - n_act
     pair_state = np.repeat(np.arange(n), n_act)
     q = np.arange(int(n_act.sum())) - np.repeat(seg, n_act) + np.repeat(q_lo, n_act)
+    check_deadline(deadline, f"building the DP's transitions ({n:,} states)")
     tr = transitions(inst, pair_state, q)
     mat, post, cost = tr.mat, tr.post, tr.cost
-    v = np.zeros(n)
-    bounds = (-np.inf, np.inf)
-    converged = False
-    it = 0
-    damp_after = max(1000, max_iter // 10)
-    for it in range(1, max_iter + 1):
-        tv = np.minimum.reduceat(cost + (mat @ v)[post], seg)
-        diff = tv - v
-        bounds = (float(diff.min()), float(diff.max()))
-        if bounds[1] - bounds[0] <= tol:
-            converged = True
-            v = tv - tv[0]
-            break
-        # A periodic optimal chain can make plain iteration oscillate; the damped operator
-        # (V + T V) / 2 has the same fixed points and no periodicity (Puterman 1994, §8.5.4).
-        v = (tv - tv[0]) if it < damp_after else 0.5 * (v + tv) - 0.5 * (v[0] + tv[0])
-    if not converged:
-        warnings.warn(f"relative value iteration stopped after {max_iter} iterations with cost bounds "
-                      f"{bounds}", RuntimeWarning, stacklevel=3)  # fmt: skip
+    v, bounds, it, converged = _value_iteration(tr, seg, tol, max_iter, deadline, progress)
     qv = cost + (mat @ v)[post]
     best = np.minimum.reduceat(qv, seg)
     # the smallest order among the minimisers (ties: order less)
@@ -279,7 +214,7 @@ def _solve_once(inst: DPInstance, tol: float, max_iter: int) -> DPSolution:
     chosen = cand[first]
     orders = q[chosen]
     p_mat, p_cost, p_clip = tr.rows(chosen)
-    gain, occ = chain_average_cost(p_mat, p_cost, _start_index(inst))
+    gain, occ = chain_average_cost(p_mat, p_cost, _start_index(inst), deadline)
     binding = (q[chosen] == q_hi) & (q_hi < env_hi) & (q_hi == inst.max_position - ip)
     policy = OptimalPolicy(inst.obs_spec, inst.action_map, inst, orders)
     return DPSolution(
@@ -290,10 +225,51 @@ def _solve_once(inst: DPInstance, tol: float, max_iter: int) -> DPSolution:
     )  # fmt: skip
 
 
+def _value_iteration(
+    tr: Transitions,
+    seg: np.ndarray,
+    tol: float,
+    max_iter: int,
+    deadline: Deadline | None,
+    progress: Progress | None,
+) -> tuple[np.ndarray, tuple[float, float], int, bool]:
+    """Relative value iteration on the rows of ``tr`` (the rows of state i start at ``seg[i]``).
+
+    Returns the relative values V, the bounds (min, max) of T V - V on the optimal cost, the
+    iterations done and whether the span reached ``tol``.
+    """
+    mat, post, cost = tr.mat, tr.post, tr.cost
+    v = np.zeros(len(seg))
+    bounds = (-np.inf, np.inf)
+    first_span = None
+    damp_after = max(1000, max_iter // 10)
+    for it in range(1, max_iter + 1):
+        if deadline is not None and deadline.expired():
+            known = f", optimal cost between {bounds[0]:.6g} and {bounds[1]:.6g}" if it > 1 else ""
+            deadline.check(f"value iteration ({it - 1} iterations done{known})")
+        tv = np.minimum.reduceat(cost + (mat @ v)[post], seg)
+        diff = tv - v
+        bounds = (float(diff.min()), float(diff.max()))
+        span = bounds[1] - bounds[0]
+        if progress is not None and span > 0:
+            first_span = first_span or max(span, 10 * tol)
+            progress(max(0.0, math.log10(first_span / span)), math.log10(first_span / tol))
+        if span <= tol:
+            return tv - tv[0], bounds, it, True
+        # A periodic optimal chain can make plain iteration oscillate; the damped operator
+        # (V + T V) / 2 has the same fixed points and no periodicity (Puterman 1994, §8.5.4).
+        v = (tv - tv[0]) if it < damp_after else 0.5 * (v + tv) - 0.5 * (v[0] + tv[0])
+    warnings.warn(f"relative value iteration stopped after {max_iter} iterations with cost bounds "
+                  f"{bounds}", RuntimeWarning, stacklevel=4)  # fmt: skip
+    return v, bounds, max_iter, False
+
+
 # ------------------------------------------------------------------------------- base-stock level
 def base_stock_orders(inst: DPInstance, level: int, ip: np.ndarray) -> np.ndarray:
-    """Units a base-stock policy with order-up-to ``level`` orders at positions ``ip``, through the
-    env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by ``ActionMap.order``.
+    """Units a base-stock policy with order-up-to ``level`` orders at positions ``ip``.
+
+    Through the env's action map: ``ActionMap.action(max(0, level - ip))`` turned back by
+    ``ActionMap.order``.
     """
     amap = inst.action_map
     want = np.minimum(np.maximum(0, level - ip), amap.max_order)
@@ -303,7 +279,7 @@ def base_stock_orders(inst: DPInstance, level: int, ip: np.ndarray) -> np.ndarra
     return np.minimum(amap.max_order, np.maximum(0, action - ip))
 
 
-def base_stock_cost(inst: DPInstance, level: int) -> float:
+def base_stock_cost(inst: DPInstance, level: int, deadline: Deadline | None = None) -> float:
     """Exact long-run average cost per period of the base-stock policy with ``level`` (units)."""
     bounds: dict[str, int] = {"max_position": max(level, 0)}
     if not inst.lost_sales:
@@ -313,7 +289,7 @@ def base_stock_cost(inst: DPInstance, level: int) -> float:
         ip = sub.states.sum(axis=1)
         rows = np.arange(sub.n_states)
         mat, cost, clip = transitions(sub, rows, base_stock_orders(sub, level, ip)).rows(rows)
-        gain, occ = chain_average_cost(mat, cost, _start_index(sub))
+        gain, occ = chain_average_cost(mat, cost, _start_index(sub), deadline)
         if inst.lost_sales or occ @ clip <= MASS_TOL:
             return gain
         bounds["min_position"] = sub.min_position - max(2, inst.d_top)
@@ -321,20 +297,21 @@ def base_stock_cost(inst: DPInstance, level: int) -> float:
     return gain
 
 
-def best_base_stock(inst: DPInstance) -> tuple[int, float]:
+def best_base_stock(inst: DPInstance, deadline: Deadline | None = None) -> tuple[int, float]:
     """The best order-up-to level S on the inventory position (units) and its exact average cost.
 
     Without capacity or binding order caps the cost is convex in S under backorders (it is
     K P(D > 0) + c E[D] + G(S), G convex) and, without fixed order cost, under lost sales
     (Janakiraman & Roundy 2004, Operations Research 52(5)); a local search from the backorder level
     S̄ then finds the optimum. Otherwise every S in 0..max_position is scored and the search goes on
-    upwards while the cost falls.
+    upwards while the cost falls. ``deadline`` is checked before every level scored.
     """
     cache: dict[int, float] = {}
 
     def cost(level: int) -> float:
         if level not in cache:
-            cache[level] = base_stock_cost(inst, level)
+            check_deadline(deadline, f"best base-stock level ({len(cache)} levels scored)")
+            cache[level] = base_stock_cost(inst, level, deadline)
         return cache[level]
 
     cfg = inst.config

@@ -12,7 +12,7 @@ config and the ``params`` of a config entry, checking the parameter names.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import stats
@@ -61,10 +61,12 @@ class BaseStock(ClassicPolicy):
         super().__init__(obs_spec, action_map)
 
     def act(self, observation: np.ndarray) -> int:
+        """Order max(0, S - IP), through the action map."""
         ip = self.inventory_position(observation)
         return self.action_map.action(max(0, self.level - round(ip)), ip)
 
     def params(self) -> dict[str, Any]:
+        """The level S (units)."""
         return {"level": self.level}
 
 
@@ -82,17 +84,20 @@ class SS(ClassicPolicy):
         super().__init__(obs_spec, action_map)
 
     def act(self, observation: np.ndarray) -> int:
+        """Order S - IP when IP <= s, else nothing, through the action map."""
         ip = self.inventory_position(observation)
         ipr = round(ip)
         return self.action_map.action(self.S - ipr if ipr <= self.s else 0, ip)
 
     def params(self) -> dict[str, Any]:
+        """The reorder point s and order-up-to level S (units)."""
         return {"s": self.s, "S": self.S}
 
 
 class RQ(ClassicPolicy):
-    """(r, nQ): when IP <= r, order n*Q with n the smallest integer that lifts IP above r
-    (n = ceil((r + 1 - IP) / Q)); n = 1 whenever demand comes one unit at a time. Orders stay multiples
+    """(r, nQ): when IP <= r, order n*Q with n the smallest integer that lifts IP above r.
+
+    n = ceil((r + 1 - IP) / Q); n = 1 whenever demand comes one unit at a time. Orders stay multiples
     of Q: at most the largest multiple of Q not above max_order.
     """
 
@@ -108,6 +113,7 @@ class RQ(ClassicPolicy):
         super().__init__(obs_spec, action_map)
 
     def act(self, observation: np.ndarray) -> int:
+        """Order n * Q when IP <= r (n as in the class docstring), else nothing."""
         ip = self.inventory_position(observation)
         ipr = round(ip)
         if ipr > self.r:
@@ -116,6 +122,7 @@ class RQ(ClassicPolicy):
         return self.action_map.action(n * self.Q, ip)
 
     def params(self) -> dict[str, Any]:
+        """The reorder point r and batch size Q (units)."""
         return {"r": self.r, "Q": self.Q}
 
 
@@ -130,9 +137,11 @@ class ConstantOrder(ClassicPolicy):
         super().__init__(obs_spec, action_map)
 
     def act(self, observation: np.ndarray) -> int:
+        """Order ``quantity``, through the action map."""
         return self.action_map.action(self.quantity, self.inventory_position(observation))
 
     def params(self) -> dict[str, Any]:
+        """The constant order quantity (units)."""
         return {"quantity": self.quantity}
 
 
@@ -148,10 +157,12 @@ class CappedBaseStock(ClassicPolicy):
         super().__init__(obs_spec, action_map)
 
     def act(self, observation: np.ndarray) -> int:
+        """Order min(cap, max(0, S - IP)), through the action map."""
         ip = self.inventory_position(observation)
         return self.action_map.action(min(self.cap, max(0, self.level - round(ip))), ip)
 
     def params(self) -> dict[str, Any]:
+        """The level S and the cap (units)."""
         return {"level": self.level, "cap": self.cap}
 
 
@@ -234,6 +245,7 @@ class Newsvendor(ForecastingPolicy):
         return int(stats.poisson.ppf(self.fractile, mean)) if mean > 0 else 0
 
     def decide(self, observation: np.ndarray) -> int:
+        """Order up to this period's level: max(0, S_t - IP), through the action map."""
         ip = self.inventory_position(observation)
         return self.action_map.action(max(0, self.current_level(observation) - round(ip)), ip)
 
@@ -242,8 +254,26 @@ class Newsvendor(ForecastingPolicy):
         return {"fractile": self.fractile, **({"levels": "quantile"} if self.quantiles is not None else {})}
 
 
+class PolicyClass(Protocol):
+    """What :data:`POLICIES` holds: a policy class that builds itself from an env config."""
+
+    @property
+    def PARAMS(self) -> tuple[str, ...]:
+        """Names a config entry's ``params`` may use."""
+        ...
+
+    @property
+    def REQUIRED(self) -> tuple[str, ...]:
+        """The names of ``PARAMS`` that must be given."""
+        ...
+
+    def from_config(self, config: EnvConfig, **params: Any) -> Policy:
+        """The policy for an env built from ``config``, with the given parameters."""
+        ...
+
+
 #: Policy classes by config ``kind``.
-POLICIES: dict[str, type[Policy]] = {
+POLICIES: dict[str, PolicyClass] = {
     "base_stock": BaseStock,
     "ss": SS,
     "rq": RQ,
@@ -266,14 +296,14 @@ def build_policy(kind: str, env_config: EnvConfig, params: dict[str, Any] | None
         )
     cls = POLICIES[kind]
     params = dict(params or {})
-    allowed: tuple[str, ...] = getattr(cls, "PARAMS", ())
+    allowed = cls.PARAMS
     for key in params:
         if key not in allowed:
             raise PolicyError(
                 f"{kind}: unknown parameter '{key}'.{did_you_mean(key, allowed)} "
                 f"Allowed: {', '.join(allowed) or 'none'}"
             )
-    missing = [key for key in getattr(cls, "REQUIRED", ()) if key not in params]
+    missing = [key for key in cls.REQUIRED if key not in params]
     if missing:
         raise PolicyError(f"{kind}: missing parameter(s) {', '.join(missing)} (needs: {', '.join(allowed)})")
-    return cls.from_config(env_config, **params)  # type: ignore[attr-defined]
+    return cls.from_config(env_config, **params)

@@ -34,6 +34,7 @@ scenarios; with K > 0 about 35 ms, and 0.5-1 s with 20 scenarios (the MILP's bra
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -128,96 +129,92 @@ class LPPolicy(ForecastingPolicy):
 
     # ------------------------------------------------------------------ model
     def _build(self, n: int) -> None:
-        """Lay out the variables and build the constant matrices and cost vector."""
-        H, L, T = self.horizon, self.lead_time, self.periods
-        backorder = not self.lost_sales
-        nq = 1 + n * (H - 1)
-        q_idx = np.zeros((n, H), dtype=np.int64)  # q_idx[s, j]: variable of order j in scenario s
-        q_idx[:, 1:] = 1 + np.arange(n * (H - 1)).reshape(n, H - 1)
-        y_idx = nq + np.arange(n * T).reshape(n, T)
-        w_idx = nq + n * T + np.arange(n * T).reshape(n, T)
-        nvar = nq + 2 * n * T
-        capped = self.capacity is not None
-        if capped:
-            r_idx = nvar + np.arange(n * T).reshape(n, T)
-            nvar += n * T
-        binary = self.K > 0
-        if binary:
-            z_off = nvar
-            nvar += H
-        self.n_vars = nvar
+        """Lay out the variables and build the constant matrices, cost vector and bounds."""
+        lay = _Layout.of(n, self.horizon, self.periods, capped=self.capacity is not None, binary=self.K > 0)
+        self.n_vars = lay.nvar
+        self._cost = self._cost_vector(lay)
+        eq = _Triplets()
+        self._add_balance_rows(lay, eq)
+        self._A_eq = eq.csr(lay.nvar)
+        ineq = _Triplets()
+        self._add_capacity_rows(lay, ineq)
+        self._add_indicator_rows(lay, ineq)
+        self._A_ub = ineq.csr(lay.nvar) if ineq.n_rows else None
+        self._n_cap_rows = n * self.periods if lay.r_idx is not None else 0
+        self._n_ub = ineq.n_rows
 
-        cost = np.zeros(nvar)
-        cost[0] = self.c
-        cost[1:nq] = self.c / n
-        cost[y_idx] = self.h / n
-        cost[w_idx] = self.p / n
-        if capped:
-            cost[r_idx] = (self.h + self.p) / n
-        if binary:
-            cost[z_off:] = self.K
-        self._cost = cost
-
-        # balance rows: one per (scenario, period)
-        rows, cols, vals = [], [], []
-
-        def add(r: int, c: int, v: float) -> None:
-            rows.append(r)
-            cols.append(c)
-            vals.append(v)
-
-        for s in range(n):
-            for i in range(T):
-                r = s * T + i
-                add(r, y_idx[s, i], 1.0)
-                add(r, w_idx[s, i], -1.0)
-                if i >= 1:
-                    add(r, y_idx[s, i - 1], -1.0)
-                    if backorder:
-                        add(r, w_idx[s, i - 1], 1.0)
-                if 0 <= i - L < H:
-                    add(r, q_idx[s, i - L], -1.0)
-                if capped:
-                    add(r, r_idx[s, i], 1.0)
-        self._A_eq = sparse.csr_array((vals, (rows, cols)), shape=(n * T, nvar))
-
-        # inequality rows: capacity after arrivals, then big-M order indicators
-        rows, cols, vals = [], [], []
-        n_ub = 0
-        if capped:
-            for s in range(n):
-                for i in range(T):
-                    if i >= 1:
-                        add(n_ub, y_idx[s, i - 1], 1.0)
-                        if backorder:
-                            add(n_ub, w_idx[s, i - 1], -1.0)
-                    if 0 <= i - L < H:
-                        add(n_ub, q_idx[s, i - L], 1.0)
-                    add(n_ub, r_idx[s, i], -1.0)
-                    n_ub += 1
-        if binary:
-            for s in range(n):
-                for j in range(H):
-                    if s and not j:
-                        continue  # q_0 is one variable for every scenario
-                    add(n_ub, q_idx[s, j], 1.0)
-                    add(n_ub, z_off + j, -float(self.action_map.max_order))
-                    n_ub += 1
-        self._A_ub = sparse.csr_array((vals, (rows, cols)), shape=(n_ub, nvar)) if n_ub else None
-        self._n_cap_rows = n * T if capped else 0
-        self._n_ub = n_ub
-
-        lb = np.zeros(nvar)
-        ub = np.full(nvar, np.inf)
-        ub[:nq] = self.action_map.max_order
-        if binary:
-            ub[z_off:] = 1.0
+        lb = np.zeros(lay.nvar)
+        ub = np.full(lay.nvar, np.inf)
+        ub[: lay.nq] = self.action_map.max_order
+        if lay.z_off is not None:
+            ub[lay.z_off :] = 1.0
         self._lb, self._ub = lb, ub
-        self._w_idx = w_idx
-        self._integrality = None
-        if binary:
-            self._integrality = np.zeros(nvar)
-            self._integrality[z_off:] = 1
+        self._w_idx = lay.w_idx
+        self._integrality: np.ndarray | None = None
+        if lay.z_off is not None:
+            self._integrality = np.zeros(lay.nvar)
+            self._integrality[lay.z_off :] = 1
+
+    def _cost_vector(self, lay: _Layout) -> np.ndarray:
+        """Objective coefficients: order, holding, shortage, refused-unit and fixed costs (money)."""
+        n = lay.n
+        cost = np.zeros(lay.nvar)
+        cost[0] = self.c
+        cost[1 : lay.nq] = self.c / n
+        cost[lay.y_idx] = self.h / n
+        cost[lay.w_idx] = self.p / n
+        if lay.r_idx is not None:
+            cost[lay.r_idx] = (self.h + self.p) / n
+        if lay.z_off is not None:
+            cost[lay.z_off :] = self.K
+        return cost
+
+    def _add_balance_rows(self, lay: _Layout, out: _Triplets) -> None:
+        """Stock-balance equality rows, one per (scenario, period)."""
+        T, L, H = self.periods, self.lead_time, self.horizon
+        backorder = not self.lost_sales
+        for s in range(lay.n):
+            for i in range(T):
+                r = out.new_row()
+                out.add(r, lay.y_idx[s, i], 1.0)
+                out.add(r, lay.w_idx[s, i], -1.0)
+                if i >= 1:
+                    out.add(r, lay.y_idx[s, i - 1], -1.0)
+                    if backorder:
+                        out.add(r, lay.w_idx[s, i - 1], 1.0)
+                if 0 <= i - L < H:
+                    out.add(r, lay.q_idx[s, i - L], -1.0)
+                if lay.r_idx is not None:
+                    out.add(r, lay.r_idx[s, i], 1.0)
+
+    def _add_capacity_rows(self, lay: _Layout, out: _Triplets) -> None:
+        """Capacity-after-arrivals inequality rows, one per (scenario, period); none without a capacity."""
+        if lay.r_idx is None:
+            return
+        T, L, H = self.periods, self.lead_time, self.horizon
+        backorder = not self.lost_sales
+        for s in range(lay.n):
+            for i in range(T):
+                r = out.new_row()
+                if i >= 1:
+                    out.add(r, lay.y_idx[s, i - 1], 1.0)
+                    if backorder:
+                        out.add(r, lay.w_idx[s, i - 1], -1.0)
+                if 0 <= i - L < H:
+                    out.add(r, lay.q_idx[s, i - L], 1.0)
+                out.add(r, lay.r_idx[s, i], -1.0)
+
+    def _add_indicator_rows(self, lay: _Layout, out: _Triplets) -> None:
+        """Big-M inequality rows q_sj <= max_order z_j; none without a fixed order cost."""
+        if lay.z_off is None:
+            return
+        for s in range(lay.n):
+            for j in range(self.horizon):
+                if s and not j:
+                    continue  # q_0 is one variable for every scenario
+                r = out.new_row()
+                out.add(r, lay.q_idx[s, j], 1.0)
+                out.add(r, lay.z_off + j, -float(self.action_map.max_order))
 
     def _demand_paths(self, observation: np.ndarray) -> np.ndarray:
         """Demand (units) of the planned periods, one row per scenario."""
@@ -249,7 +246,7 @@ class LPPolicy(ForecastingPolicy):
             ub = ub.copy()
             ub[self._w_idx] = demand
         b_ub = np.zeros(self._n_ub)
-        if self._n_cap_rows:
+        if self._n_cap_rows and self.capacity is not None:  # capacity rows exist iff a capacity does
             cap = self.capacity - arrivals.copy()
             cap[0] = self.capacity - x0  # row i = 0: current stock plus an order arriving now
             b_ub[: self._n_cap_rows] = np.tile(cap, len(demand))
@@ -274,9 +271,74 @@ class LPPolicy(ForecastingPolicy):
         return res.x
 
     def decide(self, observation: np.ndarray) -> int:
+        """Solve the plan and order its first-period quantity (rounded to whole units)."""
         x = self.plan(observation)
         order = max(0, int(math.floor(x[0] + 0.5)))
         return self.action_map.action(order, self.inventory_position(observation))
 
     def params(self) -> dict[str, Any]:
+        """The planning horizon (periods), the number of demand scenarios and their seed."""
         return {"horizon": self.horizon, "scenarios": self.scenarios, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Column indices of the LP's variables for ``n`` scenarios (see the module docstring).
+
+    Orders first (q_0 shared, then q_sj for j >= 1 per scenario), then y, w, the refused units r
+    (with a capacity) and the order indicators z (with a fixed cost) from ``z_off``.
+    """
+
+    n: int
+    nq: int
+    q_idx: np.ndarray  # q_idx[s, j]: variable of order j in scenario s
+    y_idx: np.ndarray
+    w_idx: np.ndarray
+    r_idx: np.ndarray | None
+    z_off: int | None
+    nvar: int
+
+    @classmethod
+    def of(cls, n: int, horizon: int, periods: int, *, capped: bool, binary: bool) -> _Layout:
+        """The layout for ``n`` scenarios, ``horizon`` order periods and ``periods`` planned periods."""
+        H, T = horizon, periods
+        nq = 1 + n * (H - 1)
+        q_idx = np.zeros((n, H), dtype=np.int64)
+        q_idx[:, 1:] = 1 + np.arange(n * (H - 1)).reshape(n, H - 1)
+        y_idx = nq + np.arange(n * T).reshape(n, T)
+        w_idx = nq + n * T + np.arange(n * T).reshape(n, T)
+        nvar = nq + 2 * n * T
+        r_idx = None
+        if capped:
+            r_idx = nvar + np.arange(n * T).reshape(n, T)
+            nvar += n * T
+        z_off = None
+        if binary:
+            z_off = nvar
+            nvar += H
+        return cls(n, nq, q_idx, y_idx, w_idx, r_idx, z_off, nvar)
+
+
+class _Triplets:
+    """A sparse matrix under construction, as (row, column, value) triplets."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.n_rows = 0
+
+    def new_row(self) -> int:
+        """Open the next row and return its index."""
+        self.n_rows += 1
+        return self.n_rows - 1
+
+    def add(self, row: int, col: int, value: float) -> None:
+        """Set entry (row, col) to ``value``."""
+        self.rows.append(row)
+        self.cols.append(int(col))
+        self.vals.append(value)
+
+    def csr(self, n_cols: int) -> sparse.csr_array:
+        """The matrix in CSR form, ``n_rows`` x ``n_cols``."""
+        return sparse.csr_array((self.vals, (self.rows, self.cols)), shape=(self.n_rows, n_cols))

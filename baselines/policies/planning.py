@@ -112,7 +112,7 @@ def quantile_level(pmf: np.ndarray, fractile: float) -> int:
     A relative slack of 1e-12 absorbs rounding in the cumulative sum.
     """
     cdf = np.cumsum(pmf)
-    return int(min(np.searchsorted(cdf, fractile - 1e-12), len(pmf) - 1))
+    return min(int(np.searchsorted(cdf, fractile - 1e-12)), len(pmf) - 1)
 
 
 def critical_fractile(config: EnvConfig) -> float:
@@ -203,6 +203,7 @@ class ForecastingPolicy(Policy):
         """The action for one observation in the current period."""
 
     def act(self, observation: np.ndarray) -> int:
+        """Decide this period's action, then count the period."""
         action = self.decide(observation)
         self.forecast.advance()
         return action
@@ -218,6 +219,7 @@ class ForecastingPolicy(Policy):
         episode_start: Any = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
+        """SB3's ``predict``; ``episode_start`` true restarts the period count first."""
         if episode_start is not None and bool(np.any(episode_start)):
             self.reset()
         return super().predict(observation, state, episode_start, deterministic)

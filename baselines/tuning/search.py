@@ -19,7 +19,6 @@ search is used instead.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -51,7 +50,12 @@ TUNABLE: dict[str, tuple[str, ...]] = {
 #: Largest DP state space (``DPInstance.n_states``) for which the search scores candidates exactly.
 EXACT_STATE_LIMIT = 1_000
 
-#: Seconds the exact scores of one search may take before it switches to simulation.
+#: Largest chain a candidate's exact evaluation may reach: this many states or 20 times the DP's.
+EXACT_EVAL_STATES = 5_000
+
+#: Seconds the exact scores of one search may take before it switches to simulation; a deadline
+#: checked inside each evaluation (every level of the chain's enumeration, every power iteration),
+#: so that one slow candidate cannot overrun it.
 EXACT_TIME_BUDGET = 10.0
 
 #: Progress callback: (candidates scored so far, total planned so far).
@@ -190,27 +194,30 @@ class _NotExact(Exception):
 def _exact_scorer(config: EnvConfig, kind: str) -> Callable[[dict[str, int]], float] | None:
     """Exact scoring by the DP when it accepts the instance and its state space is small.
 
-    Raises :class:`_NotExact` from the scorer when a candidate reaches too many states or the
-    exact scores together take longer than ``EXACT_TIME_BUDGET`` seconds.
+    Raises :class:`_NotExact` from the scorer when a candidate reaches too many states (more than
+    :data:`EXACT_EVAL_STATES` or 20 times the DP's) or when the exact scores together run past
+    ``EXACT_TIME_BUDGET`` seconds, a deadline checked inside each evaluation.
     """
     try:
+        from stocklab.baselines.exact.chain import UnboundedChainError
+        from stocklab.baselines.exact.limits import Deadline, TimeLimitError
         from stocklab.baselines.exact.solver import DPInstance, evaluate_policy
     except ImportError:
         return None
     try:
-        inst = DPInstance.from_config(config)
-    except ConfigError:
+        inst = DPInstance.from_config(config, max_states=EXACT_STATE_LIMIT)
+    except ConfigError:  # out of the DP's scope, or more than EXACT_STATE_LIMIT states
         return None
-    if inst.n_states > EXACT_STATE_LIMIT:
-        return None
-    started = time.perf_counter()
+    reach = max(EXACT_EVAL_STATES, 20 * inst.n_states)
+    deadline = Deadline.after(EXACT_TIME_BUDGET)
 
     def score(params: dict[str, int]) -> float:
-        if time.perf_counter() - started > EXACT_TIME_BUDGET:
-            raise _NotExact
+        policy = build_policy(kind, config, params)
         try:
-            return float(evaluate_policy(inst, build_policy(kind, config, params)))
-        except PolicyError:  # too many states reached
+            return float(evaluate_policy(inst, policy, max_states=reach, deadline=deadline))
+        except UnboundedChainError:  # the backlog grows without bound: an infinite long-run cost
+            return math.inf
+        except (PolicyError, TimeLimitError):  # too many states reached, or out of time
             raise _NotExact from None
 
     return score
@@ -232,6 +239,8 @@ def _search(
             best, value, n_eval = grid_search(
                 search_box(config, kind), lambda point: exact(_to_params(kind, point)), progress=progress
             )
+            if not math.isfinite(value):
+                raise _NotExact  # every candidate's backlog grows without bound: let simulation say
             return TuneResult(
                 _to_params(kind, best), value, 0.0, "exact", n_eval, "grid search, exact DP evaluation"
             )

@@ -15,9 +15,10 @@ from stocklab.baselines.policies.planning import convolve_power, quantile_level
 
 
 class OnePeriodCost:
-    """G(y) = h E[(y - D)^+] + p E[(D - y)^+]: expected holding + shortage cost charged in period
-    t + L when the inventory position after ordering at t is y (units); D is the demand over the L + 1
-    periods t .. t + L (Zheng & Federgruen 1991, eq. (1); Zipkin 2000, sec. 6.2).
+    """Expected holding + shortage cost G(y) = h E[(y - D)^+] + p E[(D - y)^+] (money per period).
+
+    The cost charged in period t + L when the inventory position after ordering at t is y (units); D is the
+    demand over the L + 1 periods t .. t + L (Zheng & Federgruen 1991, eq. (1); Zipkin 2000, sec. 6.2).
 
     Uses E[(y - D)^+] = sum_{k=0}^{y-1} P(D <= k) and E[(D - y)^+] = E[(y - D)^+] - (y - E[D]).
     """
@@ -37,6 +38,7 @@ class OnePeriodCost:
         return np.where(y <= 0, 0.0, np.where(y <= self._n, inside, beyond))
 
     def __call__(self, y: np.ndarray | int) -> np.ndarray:
+        """G(y) (money per period) at inventory position(s) ``y`` after ordering (units)."""
         excess = self.expected_excess(y)
         return (self.h + self.p) * excess - self.p * (np.asarray(y, dtype=float) - self.mean)
 
@@ -96,6 +98,7 @@ class RenewalCost:
         return self._m[:n]
 
     def __call__(self, s: int, S: int) -> float:  # noqa: N803
+        """Average cost c(s, S) per period of the (s, S) policy (money per period)."""
         n = S - s
         m = self.renewal(n)
         return float((self.K + np.dot(m, self.G(S - np.arange(n)))) / self._M[n])

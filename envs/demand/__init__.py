@@ -70,9 +70,11 @@ DemandSpec = Annotated[
 
 
 def information_hook(model: DemandModel, information: str, horizon: int) -> Callable[[int], np.ndarray]:
-    """``period t -> mean demand (units) of periods t .. t + horizon - 1`` as ``information``
-    (``forecast`` or ``oracle_mean``) shows it: the same numbers as the observation's
-    ``forecast_mean``, for policies that take a forecast callable instead of reading the observation.
+    """A callable ``period t -> mean demand (units) of periods t .. t + horizon - 1``.
+
+    The means are those ``information`` (``forecast`` or ``oracle_mean``) shows: the same numbers as
+    the observation's ``forecast_mean``, for policies that take a forecast callable instead of reading
+    the observation.
     """
     if information not in ("forecast", "oracle_mean"):
         raise ValueError(f"information (={information!r}) must be 'forecast' or 'oracle_mean'")

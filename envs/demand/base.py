@@ -9,10 +9,14 @@ policy) and :meth:`DemandModel.forecast` a forecaster's view of them (``informat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy import stats
 
 from stocklab.envs.core.schema import StrictModel
+
+if TYPE_CHECKING:
+    from scipy import stats
 
 #: Default tail mass left out when a demand distribution is truncated into a finite pmf.
 PMF_TOLERANCE = 1e-9

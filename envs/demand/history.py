@@ -35,7 +35,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from scipy import stats
 
 from stocklab.envs.core.errors import DataError
 from stocklab.envs.core.schema import StrictModel
@@ -80,17 +79,21 @@ class ReplayDemand(DemandModel):
         return self
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Demand of periods ``start .. start + n - 1`` read off the series (units); ``rng`` is unused."""
         return _replay(self._series, start, n, self.at_end)
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.values))
+        """Mean of the recorded series (units per period)."""
+        return float(np.mean(self._series))
 
     @property
     def horizon(self) -> int | None:
-        return len(self.values) if self.at_end == "stop" else None  # type: ignore[arg-type]
+        """Length of the series (periods) with ``at_end: stop``, else None (it cycles)."""
+        return len(self._series) if self.at_end == "stop" else None
 
     def expected(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The replayed values themselves (units) with standard deviation 0: the future is known."""
         return _replay(self._series, start, n, self.at_end).astype(float), np.zeros(n)
 
 
@@ -135,8 +138,10 @@ class SplitDates(StrictModel):
 
 
 class _FromHistory(DemandModel):
-    """Shared fields: which history (``path``: a CSV/parquet file or ``m3`` / ``demo``), which SKU,
-    how to clean and scale it, and its date splits (default: :mod:`stocklab.envs.sales.history`'s).
+    """Shared fields of the models read from a sales history.
+
+    Which history (``path``: a CSV/parquet file or ``m3`` / ``demo``), which SKU, how to clean and
+    scale it, and its date splits (default: :mod:`stocklab.envs.sales.history`'s).
     """
 
     path: str
@@ -160,6 +165,20 @@ class _FromHistory(DemandModel):
 
         splits = None if self.splits is None else (str(self.splits.validation), str(self.splits.test))
         return load_history(self.path, self.cleaning, splits)
+
+    def cleaning_changes(self) -> list[dict[str, Any]]:
+        """What cleaning changed in this SKU's series (missing periods filled, returns netted, ...).
+
+        One JSON-ready dict per change (sku, date, kind, before, after, note), so a run can list
+        every repair made to the data it was run on.
+        """
+        report = self._history().report
+        rows = [c for c in report.changes if str(c.sku) == str(self.sku)]
+        return [
+            {"sku": c.sku, "date": str(c.date.date()), "kind": c.kind, "before": c.before, "after": c.after,
+             "note": c.note}
+            for c in rows
+        ]  # fmt: skip
 
     def _scaled(self, values: np.ndarray) -> np.ndarray:
         return np.rint(np.asarray(values, dtype=float) * self.scale).astype(np.int64)
@@ -216,15 +235,19 @@ class HistoryDemand(_FromHistory):
 
     @property
     def mean(self) -> float:
+        """Mean of the window (units per period)."""
         return float(self._series.mean())
 
     @property
     def horizon(self) -> int | None:
+        """Length of the window (periods) when replayed with ``at_end: stop``, else None."""
         return len(self._series) if self.mode == "replay" and self.at_end == "stop" else None
 
     def _block_starts(self, rng: np.random.Generator, blocks: np.ndarray) -> np.ndarray:
-        """Random window positions where blocks ``blocks`` start: p = c + k m with c = (b * block) mod m
-        so that period p of the window sits where period b * block sits in the season.
+        """Random window positions where blocks ``blocks`` start.
+
+        p = c + k m with c = (b * block) mod m, so that period p of the window sits where period
+        b * block sits in the season.
         """
         m, length, n = self._season, self._block, len(self._series)
         residue = (blocks * length) % m
@@ -232,6 +255,7 @@ class HistoryDemand(_FromHistory):
         return residue + m * np.floor(rng.random(len(blocks)) * count).astype(np.int64)
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Demand of periods ``start .. start + n - 1`` (units): the window replayed or block-bootstrapped."""
         if self.mode == "replay":
             return _replay(self._series, start, n, self.at_end)
         t = np.arange(start, start + n)
@@ -242,6 +266,11 @@ class HistoryDemand(_FromHistory):
         return self._series[starts[block - first] + t % self._block]
 
     def expected(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation (units) of each period's demand.
+
+        Replay: the recorded values, std 0. Bootstrap: over the pool of window periods that can fill
+        that period (same block offset, same position in the season).
+        """
         if self.mode == "replay":
             return _replay(self._series, start, n, self.at_end).astype(float), np.zeros(n)
         m, length, size = self._season, self._block, len(self._series)
@@ -308,6 +337,7 @@ class ForecastFedDemand(_FromHistory):
         return self._path[np.where(t < cap, t, cap - m + (t - cap) % m)]
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Demand mu_t + noise of periods ``start .. start + n - 1``, rounded, negatives set to 0 (units)."""
         mu = self.mean_at(start, n)
         if self.noise == "residual":
             noise = self._residuals[rng.integers(0, len(self._residuals), size=n)]
@@ -321,9 +351,13 @@ class ForecastFedDemand(_FromHistory):
         return float(self.expected(0, 12)[0].mean())
 
     def expected(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation of max(0, round(mu_t + e)): exact over the residual pool; for
-        normal noise, those of the normal censored at 0 (rounding ignored).
+        """Mean and standard deviation (units) of max(0, round(mu_t + e)).
+
+        Exact over the residual pool; for normal noise, those of the normal censored at 0 (rounding
+        ignored).
         """
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         mu = self.mean_at(start, n)
         if self.noise == "residual":
             draws = np.maximum(np.rint(mu[:, None] + self._residuals[None, :]), 0.0)
@@ -339,6 +373,7 @@ class ForecastFedDemand(_FromHistory):
 
     @property
     def provides_forecast(self) -> bool:
+        """True: this model has a forecaster (``information: forecast`` allowed)."""
         return True
 
     def forecast(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -353,6 +388,8 @@ class ForecastFedDemand(_FromHistory):
         a normal grid with the predictive spread (``noise: predictive``). Demand is generated exactly
         so, so this is the true lead-time demand quantile up to the simulation's precision.
         """
+        from scipy import stats
+
         from stocklab.envs.forecast.quantiles import bootstrap_quantile
 
         if self.noise == "residual":

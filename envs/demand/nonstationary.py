@@ -25,8 +25,9 @@ Factor = Annotated[float, Field(ge=0.0)]
 
 
 class Promotion(StrictModel):
-    """A promotion multiplying mean demand by ``uplift`` in periods ``start .. start + length - 1``,
-    repeated every ``every`` periods when given (e.g. every 52 weeks).
+    """A promotion multiplying mean demand by ``uplift`` in periods ``start .. start + length - 1``.
+
+    It repeats every ``every`` periods when given (e.g. every 52 weeks).
     """
 
     start: NonNegativeInt
@@ -95,10 +96,12 @@ class SeasonalDemand(DemandModel):
         return mu * (self.dispersion if self.noise == "negative_binomial" else 1.0)
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Demand of periods ``start .. start + n - 1`` (units): Poisson or negative binomial around mu_t."""
         mu = self.mean_at(np.arange(start, start + n))
         if self.noise == "poisson":
             return rng.poisson(mu).astype(np.int64)
-        d = float(self.dispersion)  # type: ignore[arg-type]
+        assert self.dispersion is not None  # required with negative_binomial noise (validated)
+        d = float(self.dispersion)
         # numpy's negative binomial needs n > 0; periods with mean 0 have demand 0.
         draws = rng.negative_binomial(np.maximum(mu / (d - 1.0), 1e-300), 1.0 / d)
         return np.where(mu > 0, draws, 0).astype(np.int64)
@@ -115,5 +118,6 @@ class SeasonalDemand(DemandModel):
         return float(self.mean_at(np.arange(self.cycle)).mean())
 
     def expected(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """True mean mu_t and standard deviation (units) of each period's demand."""
         mu = self.mean_at(np.arange(start, start + n))
         return mu, np.sqrt(self._var(mu))

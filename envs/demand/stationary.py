@@ -8,11 +8,10 @@ demand, a hair away from the configured ``mean`` of the continuous variable.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 from pydantic import Field, PositiveFloat, model_validator
-from scipy import stats
 
 from stocklab.envs.core.schema import StrictModel
 from stocklab.envs.demand.base import (
@@ -23,6 +22,9 @@ from stocklab.envs.demand.base import (
     rounded_pmf,
     truncated_pmf,
 )
+
+if TYPE_CHECKING:
+    from scipy import stats
 
 
 class _Stationary(DemandModel):
@@ -36,7 +38,11 @@ class _Stationary(DemandModel):
 
     @property
     def mean(self) -> float:
-        return pmf_moments(self.pmf())[0]  # type: ignore[arg-type]
+        return pmf_moments(self.pmf())[0]
+
+    def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        """Every stationary model has a pmf (each subclass gives it)."""
+        raise NotImplementedError
 
 
 class PoissonDemand(_Stationary):
@@ -46,13 +52,18 @@ class PoissonDemand(_Stationary):
     mean_: PositiveFloat = Field(alias="mean")
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Draw ``n`` Poisson demands (units); ``start`` is unused (stationary)."""
         return rng.poisson(self.mean_, size=n).astype(np.int64)
 
     @property
     def mean(self) -> float:
+        """The configured mean (units per period)."""
         return float(self.mean_)
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        """Poisson pmf on 0..D, the tail beyond D (mass <= tol) folded into D."""
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return truncated_pmf(stats.poisson(self.mean_), tol)
 
 
@@ -72,14 +83,19 @@ class NegativeBinomialDemand(_Stationary):
         return self.mean_ / (self.dispersion - 1.0), p
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Draw ``n`` negative binomial demands (units); ``start`` is unused (stationary)."""
         size, p = self._params()
         return rng.negative_binomial(size, p, size=n).astype(np.int64)
 
     @property
     def mean(self) -> float:
+        """The configured mean (units per period)."""
         return float(self.mean_)
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        """Negative binomial pmf on 0..D, the tail beyond D (mass <= tol) folded into D."""
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         size, p = self._params()
         return truncated_pmf(stats.nbinom(size, p), tol)
 
@@ -95,12 +111,16 @@ class GammaDemand(_Stationary):
     std: PositiveFloat
 
     def _dist(self) -> stats.rv_continuous:
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return stats.gamma((self.mean_ / self.std) ** 2, scale=self.std**2 / self.mean_)
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Draw ``n`` gamma demands rounded to whole units (negatives set to 0)."""
         return as_units(rng.gamma((self.mean_ / self.std) ** 2, self.std**2 / self.mean_, size=n))
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        """Pmf of the rounded gamma variable on 0..D, tail (mass <= tol) folded into D."""
         return rounded_pmf(self._dist(), tol)
 
 
@@ -112,9 +132,13 @@ class NormalDemand(_Stationary):
     std: PositiveFloat
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Draw ``n`` normal demands rounded to whole units, negatives set to 0."""
         return as_units(rng.normal(self.mean_, self.std, size=n))
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        """Pmf of max(0, round X) on 0..D, tail (mass <= tol) folded into D."""
+        from scipy import stats  # lazy: importing scipy.stats costs ~1 s of CLI start-up
+
         return rounded_pmf(stats.norm(self.mean_, self.std), tol)
 
 
@@ -139,10 +163,12 @@ class EmpiricalDemand(_Stationary):
         return self
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Draw ``n`` demands from ``values`` with probabilities ``probs`` (units)."""
         p = np.asarray(self.probs) / sum(self.probs)
         return rng.choice(np.asarray(self.values, dtype=np.int64), size=n, p=p)
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        """Pmf on 0..max(values) (exact; ``tol`` unused)."""
         pmf = np.zeros(max(self.values) + 1)
         np.add.at(pmf, self.values, self.probs)
         return pmf / pmf.sum()
@@ -156,8 +182,9 @@ StationarySpec = Annotated[
 
 
 class IntermittentDemand(_Stationary):
-    """Intermittent demand: a demand occurs in a period with probability ``occurrence``; its size is a
-    draw from ``size`` (any stationary model). D = B * S with B ~ Bernoulli(occurrence) and S ~ size,
+    """Intermittent demand: a period has demand with probability ``occurrence``, its size drawn from ``size``.
+
+    The size is any stationary model. D = B * S with B ~ Bernoulli(occurrence) and S ~ size,
     independent, so E[D] = p E[S] and Var[D] = p E[S^2] - p^2 E[S]^2 (Croston 1972's demand model).
 
     A size of 0 is possible when the size distribution allows it (Poisson does); use ``empirical``
@@ -169,11 +196,13 @@ class IntermittentDemand(_Stationary):
     size: StationarySpec
 
     def sample(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """Draw ``n`` demands: a size draw where a Bernoulli(occurrence) fires, else 0 (units)."""
         occurs = rng.random(n) < self.occurrence
         sizes = self.size.sample(rng, start, n)
         return np.where(occurs, sizes, 0).astype(np.int64)
 
     def pmf(self, tol: float = PMF_TOLERANCE) -> np.ndarray:
+        """Pmf of B * S: occurrence times the size pmf, plus 1 - occurrence at 0."""
         pmf = self.occurrence * self.size.pmf(tol)
         pmf[0] += 1.0 - self.occurrence
         return pmf

@@ -131,7 +131,7 @@ class StockPoint:
         if self._per_customer:
             self._schedule_customers(t, demand)
         else:
-            sim.timeout(0).callbacks.append(lambda _ev, d=demand: self._serve(d))
+            sim.timeout(0).callbacks.append(lambda _ev: self._serve(demand))
         end = t + 1
         # Equivalent to sim.run(until=end) without its stop event and exception, which cost a third
         # of a step: process every event before t + 1, then advance the clock to t + 1.
@@ -207,8 +207,9 @@ class StockPoint:
 
     def _arrive(self, entry: list[float]) -> None:
         self.outstanding.remove(entry)
-        self.on_order -= entry[1]
-        self._receive(entry[1])
+        units = int(entry[1])  # entries are [due time, units]: the units are whole
+        self.on_order -= units
+        self._receive(units)
 
     def _receive(self, units: int) -> None:
         if self._time_weighted:

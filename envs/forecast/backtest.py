@@ -28,8 +28,10 @@ from stocklab.envs.forecast.base import Forecaster, fit_forecaster
 
 @dataclass
 class BacktestResult:
-    """Forecasts and errors of one model on one series: row i of ``actual`` / ``forecast`` belongs to
-    ``origins[i]`` (periods seen), column j to horizon j + 1.
+    """Forecasts and errors of one model on one series.
+
+    Row i of ``actual`` / ``forecast`` belongs to ``origins[i]`` (periods seen), column j to horizon
+    j + 1.
     """
 
     model: str

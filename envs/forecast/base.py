@@ -59,8 +59,9 @@ class Forecaster:
         self.notes: list[str] = []
 
     def fit(self, y: np.ndarray) -> Forecaster:
-        """Fit on ``y`` (1-d, units per period); sets ``fitted`` (one-step in-sample forecasts, NaN
-        where the method has none yet).
+        """Fit on ``y`` (1-d, units per period).
+
+        Sets ``fitted``: the one-step in-sample forecasts, NaN where the method has none yet.
         """
         y = self.check(y)
         self.y = y
@@ -91,8 +92,9 @@ class Forecaster:
         raise NotImplementedError
 
     def predict_std(self, h: int) -> np.ndarray:
-        """Standard deviation of the forecast errors of the next ``h`` periods (default: one-step
-        residual spread for every horizon).
+        """Standard deviation of the forecast errors of the next ``h`` periods (units).
+
+        Default: the one-step residual spread for every horizon.
         """
         return np.full(h, self.sigma)
 
@@ -121,8 +123,9 @@ class Forecaster:
 
 
 class Naive(Forecaster):
-    """Last value: yhat_{n+h} = y_n; error variance sigma^2 h (random walk; Hyndman & Athanasopoulos,
-    FPP3 section 5.5).
+    """Last value: yhat_{n+h} = y_n.
+
+    Error variance sigma^2 h (random walk; Hyndman & Athanasopoulos, FPP3 section 5.5).
     """
 
     name = "naive"
@@ -131,15 +134,19 @@ class Naive(Forecaster):
         return np.concatenate([[np.nan], y[:-1]])
 
     def predict(self, h: int) -> np.ndarray:
+        """Point forecasts of the next ``h`` periods: the last value repeated (units)."""
         return np.full(h, self.y[-1])
 
     def predict_std(self, h: int) -> np.ndarray:
+        """Error spread sigma * sqrt(h) for h = 1..``h`` (units), as for a random walk."""
         return self.sigma * np.sqrt(np.arange(1, h + 1))
 
 
 class SeasonalNaive(Forecaster):
-    """Value one season earlier: yhat_{n+h} = y_{n+h-m(k+1)}, k = floor((h-1)/m); error variance
-    sigma^2 (k + 1) (FPP3 section 5.5). Falls back to naive when the series is shorter than a season.
+    """Value one season earlier: yhat_{n+h} = y_{n+h-m(k+1)}, k = floor((h-1)/m).
+
+    Error variance sigma^2 (k + 1) (FPP3 section 5.5). Falls back to naive when the series is shorter than a
+    season.
     """
 
     name = "seasonal_naive"
@@ -153,11 +160,13 @@ class SeasonalNaive(Forecaster):
         return np.concatenate([np.full(m, np.nan), y[:-m]])
 
     def predict(self, h: int) -> np.ndarray:
+        """Point forecasts of the next ``h`` periods: the last season repeated (units)."""
         m = self._m
         last = self.y[-m:]
         return last[np.arange(h) % m]
 
     def predict_std(self, h: int) -> np.ndarray:
+        """Error spread sigma * sqrt(k + 1) with k = floor((h - 1) / m), for h = 1..``h`` (units)."""
         return self.sigma * np.sqrt(np.arange(h) // self._m + 1)
 
 
@@ -180,6 +189,7 @@ class MovingAverage(Forecaster):
         return fitted
 
     def predict(self, h: int) -> np.ndarray:
+        """Point forecasts of the next ``h`` periods: the mean of the last ``window`` values (units)."""
         return np.full(h, self.y[-self.window :].mean())
 
 
@@ -209,7 +219,8 @@ class Croston(Forecaster):
         a = self.alpha
         factor = 1.0 - a / 2.0 if self.variant == "sba" else 1.0
         fitted = np.full(len(y), np.nan)
-        z = p = None
+        z: float | None = None  # smoothed demand size; None until the first demand
+        p = 0.0  # smoothed interval between demands (periods)
         since = 0
         for t, value in enumerate(y):
             since += 1
@@ -226,6 +237,7 @@ class Croston(Forecaster):
         return fitted
 
     def predict(self, h: int) -> np.ndarray:
+        """Point forecasts of the next ``h`` periods (units): z / p, times (1 - alpha / 2) for SBA."""
         return np.full(h, self._level)
 
 
@@ -274,7 +286,7 @@ def forecaster_class(name: str) -> type[Forecaster]:
         module, cls = entry.split(":")
         entry = getattr(importlib.import_module(module), cls)
         FORECASTERS[name] = entry
-    return entry  # type: ignore[return-value]
+    return entry
 
 
 def make_forecaster(name: str, season: int = 1, **params: Any) -> Forecaster:

@@ -58,8 +58,9 @@ class _Recursive(Forecaster):
 
 
 class Regression(_Recursive):
-    """Linear regression y_t = b0 + b1 t + sum_j c_j [t mod m = j] + a1 y_{t-1} + a_m y_{t-m} + e_t,
-    least squares (a tiny ridge keeps short series solvable). Season dummies are used with at least
+    """Linear regression y_t = b0 + b1 t + sum_j c_j [t mod m = j] + a1 y_{t-1} + a_m y_{t-m} + e_t.
+
+    Fitted by least squares (a tiny ridge keeps short series solvable). Season dummies are used with at least
     two seasons plus two periods of data, the seasonal lag with three seasons.
     """
 
@@ -98,8 +99,10 @@ class Regression(_Recursive):
 
 
 class Tree(_Recursive):
-    """Gradient-boosted regression trees (``boosted: true``, scikit-learn's GradientBoostingRegressor,
-    100 trees of depth 3) or one regression tree (depth 4). Trees cannot extrapolate a level, so they
+    """Gradient-boosted regression trees or one regression tree, on de-levelled lags.
+
+    ``boosted: true``: scikit-learn's GradientBoostingRegressor, 100 trees of depth 3; else one
+    regression tree (depth 4). Trees cannot extrapolate a level, so they
     model y_t minus the local level L_t (mean of the last k = max(m, 3) periods) from the position
     in the season, y_{t-1} - L_t, y_{t-2} - L_t and y_{t-m} - L_t.
     """

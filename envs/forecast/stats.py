@@ -1,5 +1,7 @@
-"""Statistical forecasters (statsmodels): exponential smoothing (ETS) and (seasonal) ARIMA, both
-chosen by AIC; and the STL-based strength of trend and seasonality.
+"""Statistical forecasters (statsmodels): ETS and (seasonal) ARIMA, and STL strengths.
+
+Exponential smoothing (ETS) and (seasonal) ARIMA are both chosen by AIC; the STL-based strengths
+measure trend and seasonality.
 
 statsmodels is imported when a model is fitted, not when this module is imported. Fits run with
 BLAS limited to one thread: the matrices are tiny, and extra threads only contend for the cores.
@@ -41,8 +43,10 @@ def _stl(y: np.ndarray, m: int) -> Any:
 
 
 def seasonal_strength(y: np.ndarray, m: int) -> float:
-    """F_S = max(0, 1 - Var(R) / Var(S + R)) of an STL decomposition (Wang, Smith & Hyndman 2006,
-    Data Min. Knowl. Disc. 13:335); 0 when m < 2 or the series is shorter than two seasons.
+    """Strength of seasonality F_S = max(0, 1 - Var(R) / Var(S + R)) of an STL decomposition.
+
+    Wang, Smith & Hyndman 2006, Data Min. Knowl. Disc. 13:335. 0 when m < 2 or the series is shorter
+    than two seasons.
     """
     y = np.asarray(y, dtype=float)
     if m < 2 or len(y) < 2 * m + 1 or np.ptp(y) == 0:
@@ -54,8 +58,10 @@ def seasonal_strength(y: np.ndarray, m: int) -> float:
 
 
 def stl_strengths(y: np.ndarray, m: int) -> tuple[float, float]:
-    """Strength of trend F_T = max(0, 1 - Var(R) / Var(T + R)) and of seasonality
-    F_S = max(0, 1 - Var(R) / Var(S + R)) from one STL decomposition (same reference; both in [0, 1]).
+    """Strengths of trend and seasonality (F_T, F_S), both in [0, 1], from one STL decomposition.
+
+    F_T = max(0, 1 - Var(R) / Var(T + R)) and F_S = max(0, 1 - Var(R) / Var(S + R)) (Wang, Smith &
+    Hyndman 2006, as :func:`seasonal_strength`).
 
     Series shorter than two seasons (or m < 2) get F_S = 0 and F_T from an STL with period 2; series
     shorter than 7 periods or constant get (0, 0).
@@ -76,8 +82,10 @@ def stl_strengths(y: np.ndarray, m: int) -> tuple[float, float]:
 
 
 class ETS(Forecaster):
-    """Exponential smoothing in additive-error state-space form (Hyndman et al. 2008, *Forecasting
-    with Exponential Smoothing*), the candidate with the lowest AIC among: (A,N,N) simple exponential
+    """Exponential smoothing in additive-error state-space form, chosen by AIC.
+
+    Hyndman et al. 2008, *Forecasting with Exponential Smoothing*: the candidate with the lowest AIC
+    among: (A,N,N) simple exponential
     smoothing, (A,Ad,N) damped trend, and with a season of ``season`` periods (A,N,A) and (A,Ad,A)
     Holt-Winters. Trends are damped so that long forecasts (an env's episode) stay bounded.
     Seasonal candidates need two full seasons plus two periods. Predictive standard deviations are
@@ -132,18 +140,21 @@ class ETS(Forecaster):
             return self._res.get_prediction(start=n, end=n + h - 1)
 
     def predict(self, h: int) -> np.ndarray:
+        """Point forecasts of the next ``h`` periods (units)."""
         return np.asarray(self._prediction(h).predicted_mean, dtype=float)
 
     def predict_std(self, h: int) -> np.ndarray:
+        """The model's analytic h-step predictive standard deviations (units)."""
         return np.sqrt(np.asarray(self._prediction(h).var_pred_mean, dtype=float))
 
 
 class ARIMA(Forecaster):
-    """Seasonal ARIMA(p,d,q)(P,D,Q)_m by a stepwise AIC search, after Hyndman & Khandakar (2008,
-    J. Stat. Softw. 27(3)): d (0..2) by repeated KPSS tests at 5 %, D (0 or 1) when the STL seasonal
-    strength exceeds 0.64; then from the best of (2,2)(1,1), (0,0)(0,0), (1,0)(1,0), (0,1)(0,1) the
-    search moves one order at a time (p, q <= ``max_pq``, P, Q <= 1) while the AIC improves, fitting
-    at most ``max_fits`` models. A constant is included when d + D = 0 and a drift when d + D = 1.
+    """Seasonal ARIMA(p,d,q)(P,D,Q)_m by a stepwise AIC search.
+
+    After Hyndman & Khandakar (2008, J. Stat. Softw. 27(3)): d (0..2) by repeated KPSS tests at 5 %, D (0 or
+    1) when the STL seasonal strength exceeds 0.64; then from the best of (2,2)(1,1), (0,0)(0,0), (1,0)(1,0),
+    (0,1)(0,1) the search moves one order at a time (p, q <= ``max_pq``, P, Q <= 1) while the AIC improves,
+    fitting at most ``max_fits`` models. A constant is included when d + D = 0 and a drift when d + D = 1.
     """
 
     name = "arima"
@@ -197,8 +208,10 @@ class ARIMA(Forecaster):
     def _search(
         self, y: np.ndarray, d: int, big_d: int, seasonal: bool
     ) -> tuple[tuple[int, int, int, int], np.ndarray]:
-        """Stepwise search of (p, q, P, Q) by AIC; returns the best orders and its parameters (with the
-        variance appended) as starting values of the final fit. Candidates are fitted on the
+        """Stepwise search of (p, q, P, Q) by AIC.
+
+        Returns the best orders and its parameters (with the variance appended) as starting values of
+        the final fit. Candidates are fitted on the
         differenced series (``simple_differencing``, concentrated scale): several times faster, and
         the AICs are comparable because every candidate shares d and D.
         """
@@ -234,11 +247,11 @@ class ARIMA(Forecaster):
         while improved and len(aics) < self.max_fits:
             improved = False
             for move in _MOVES:
-                cand = tuple(a + b for a, b in zip(best, move))
+                cand = _shift(best, move)
                 cp, cq, csp, csq = cand
                 if 0 <= cp <= top and 0 <= cq <= top and 0 <= csp <= s_on and 0 <= csq <= s_on:
-                    if aic(cand) < aic(best):  # type: ignore[arg-type]
-                        best, improved = cand, True  # type: ignore[assignment]
+                    if aic(cand) < aic(best):
+                        best, improved = cand, True
                         break
         if not np.isfinite(aics[best]):
             raise ValueError("arima: no candidate model could be fitted")
@@ -253,11 +266,20 @@ class ARIMA(Forecaster):
         return self.floored(np.asarray(self._forecast(h).predicted_mean, dtype=float))
 
     def predict_std(self, h: int) -> np.ndarray:
+        """The model's h-step standard errors of the forecast (units)."""
         return np.asarray(self._forecast(h).se_mean, dtype=float)
 
 
+_Orders = tuple[int, int, int, int]
+
+
+def _shift(orders: _Orders, move: _Orders) -> _Orders:
+    """The orders (p, q, P, Q) moved by ``move``, element by element."""
+    return (orders[0] + move[0], orders[1] + move[1], orders[2] + move[2], orders[3] + move[3])
+
+
 #: One-step moves of the stepwise search on (p, q, P, Q).
-_MOVES = [
+_MOVES: list[_Orders] = [
     (1, 0, 0, 0), (-1, 0, 0, 0), (0, 1, 0, 0), (0, -1, 0, 0), (1, 1, 0, 0), (-1, -1, 0, 0),
     (0, 0, 1, 0), (0, 0, -1, 0), (0, 0, 0, 1), (0, 0, 0, -1),
 ]  # fmt: skip

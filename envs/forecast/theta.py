@@ -38,7 +38,7 @@ import numpy as np
 
 from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.forecast.base import Forecaster
-from stocklab.envs.forecast.ets import _centred_ma
+from stocklab.envs.forecast.ets_model import _centred_ma
 from stocklab.envs.forecast.optim import batched_nelder_mead
 
 #: One-sided 90 % normal quantile of the seasonality test.

@@ -50,8 +50,10 @@ class CleaningOptions(StrictModel):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One change cleaning made: ``kind`` is missing_period, missing_value, return_netted,
-    return_dropped, outlier_capped or rounded; quantities in units (``before`` NaN when absent).
+    """One change cleaning made to one period of one SKU.
+
+    ``kind`` is missing_period, missing_value, return_netted, return_dropped, outlier_capped or
+    rounded; quantities in units (``before`` NaN when absent).
     """
 
     sku: str
@@ -94,6 +96,11 @@ class CleaningReport:
             lines.append(f"  ... and {len(self.changes) - len(shown)} more")
         return "\n".join(lines)
 
+    def sort(self, skus: list[str]) -> None:
+        """Order the changes by SKU, in the order of ``skus``, then by date."""
+        rank = {sku: i for i, sku in enumerate(skus)}
+        self.changes.sort(key=lambda c: (rank[c.sku], c.date))
+
     def to_frame(self) -> pd.DataFrame:
         """The changes as a table (sku, date, kind, before, after, note)."""
         import pandas as pd
@@ -105,8 +112,9 @@ class CleaningReport:
 def clean_history(
     raw: pd.DataFrame, freq: str, options: CleaningOptions
 ) -> tuple[pd.DataFrame, CleaningReport]:
-    """Clean a validated table (columns date, sku, quantity with NaN for missing) into complete
-    whole-unit series; return the table (date, sku, quantity int64) and the report of changes.
+    """Clean a validated sales table (date, sku, quantity; NaN where missing) into whole-unit series.
+
+    Returns the complete table (date, sku, quantity int64) and the report of changes.
     """
     import pandas as pd
 
@@ -158,8 +166,7 @@ def clean_history(
     whole = np.rint(y)
     odd = np.flatnonzero(whole != y)
     note(odd, "rounded", y[odd], whole[odd])
-    rank = {sku: i for i, sku in enumerate(order)}
-    report.changes.sort(key=lambda c: (rank[c.sku], c.date))
+    report.sort(order)
     frame = pd.DataFrame({"date": dates, "sku": names.astype(str), "quantity": whole.astype(np.int64)})
     return frame, report
 
@@ -167,8 +174,10 @@ def clean_history(
 def period_codes(
     dates: pd.DatetimeIndex, freq: str
 ) -> tuple[np.ndarray, Callable[[np.ndarray], pd.DatetimeIndex]]:
-    """Consecutive integer codes of dates on a ``freq`` grid, and the function turning codes back
-    into dates (numpy arithmetic: pandas' month-start ranges are slow for hundreds of series).
+    """Consecutive integer codes of dates on a ``freq`` grid, and the function turning codes back.
+
+    The inverse turns codes back into dates with numpy arithmetic: pandas' month-start ranges are
+    slow for hundreds of series.
     """
     import pandas as pd
 
@@ -203,8 +212,10 @@ def _fill(y: np.ndarray, owner: np.ndarray, how: str) -> np.ndarray:
 
 
 def hampel_caps(y: np.ndarray, owner: np.ndarray, k: float, window: int) -> np.ndarray:
-    """Upper cap of every period: center + k * scale over the positive quantities of a centered window
-    of ``window`` periods of the same SKU (Hampel filter; center = median, scale = 1.4826 * MAD).
+    """Upper cap (units) of every period by a Hampel filter.
+
+    The cap is center + k * scale over the positive quantities of a centered window of ``window``
+    periods of the same SKU (center = median, scale = 1.4826 * MAD).
 
     Zeros are left out so that intermittent series are judged by their demand sizes. Where the window
     holds fewer than 5 positive quantities or their MAD is 0, the SKU's overall median and MAD of

@@ -32,6 +32,9 @@ from stocklab.envs.sales.clean import CleaningOptions, CleaningReport, clean_his
 
 COLUMNS = ("date", "sku", "quantity")
 #: Cells read as a missing quantity (filled by cleaning) rather than as a malformed one.
+#: Largest quantity (units per period) a sales file may hold: far beyond any real sales, and small
+#: enough that sums of a long history stay exact in float64 and int64.
+MAX_QUANTITY = 1e9
 MISSING_TOKENS = frozenset({"", "na", "nan", "null", "none", "n/a", "-"})
 #: Last month of every M3 series (synthetic calendar; see the module docstring).
 M3_END = pd.Timestamp("1999-12-01")
@@ -127,8 +130,10 @@ def season_of(freq: str) -> int:
 
 # --------------------------------------------------------------------------------------------- reading
 def read_sales_file(path: str | Path) -> pd.DataFrame:
-    """Read and validate a sales file into columns date (datetime64), sku (str), quantity (float, NaN
-    where missing) and row (the row number used in messages).
+    """Read and validate a sales file into a table with one row per date and SKU.
+
+    Columns: date (datetime64), sku (str), quantity (float, NaN where missing) and row (the row
+    number used in messages).
 
     Raises DataError naming the file, the row and the column for: a missing or empty file, missing
     columns, unparseable dates, empty SKUs, non-numeric or infinite quantities, and duplicate dates per SKU.
@@ -228,6 +233,13 @@ def _parse_quantities(path: Path, raw: pd.Series, rows: np.ndarray) -> pd.Series
     if bad.any():
         i = int(np.argmax(bad))
         raise DataError(f"{path}: row {rows[i]}, column 'quantity': {text.iat[i]!r} is not a number")
+    huge = np.abs(values.fillna(0.0).to_numpy()) > MAX_QUANTITY
+    if huge.any():
+        i = int(np.argmax(huge))
+        raise DataError(
+            f"{path}: row {rows[i]}, column 'quantity': {text.iat[i]!r} is beyond the largest quantity "
+            f"stocklab accepts ({MAX_QUANTITY:.0e} units per period); check the unit or a corrupt cell"
+        )
     return values
 
 

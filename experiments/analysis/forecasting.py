@@ -88,8 +88,10 @@ def panel_fitter(history: SalesHistory, sku: str, model: str) -> Callable[[int],
 def plot_forecast(
     history: SalesHistory, sku: str, result: BacktestResult, final: Forecaster, path: Path
 ) -> Path:
-    """History, the backtest forecasts, and the forecast of the next ``horizon`` periods with its 95 %
-    prediction interval (mean +- 1.96 sd, floored at 0), saved as a PNG at ``path``.
+    """Plot the history, the backtest forecasts and the forecast of the next ``horizon`` periods.
+
+    The forecast has its 95 % prediction interval (mean +- 1.96 sd, floored at 0); the figure is saved
+    as a PNG at ``path``.
     """
     import matplotlib
 

@@ -89,7 +89,8 @@ class EpisodeStats:
         }
 
     def forecast_kpis(self) -> dict[str, float]:
-        """Forecast accuracy over the measured periods (NaN when the env gives no forecasts):
+        """Forecast accuracy over the measured periods (NaN when the env gives no forecasts).
+
         MAE, RMSE, bias (mean forecast - demand) and MAPE in % over periods with demand > 0
         (Hyndman & Koehler 2006, "Another look at measures of forecast accuracy").
         """

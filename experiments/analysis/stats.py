@@ -1,5 +1,4 @@
-"""Statistics across evaluation episodes: means with 95% CIs, paired differences on common random
-numbers, and gaps to the optimum.
+"""Statistics across evaluation episodes: means with 95% CIs, paired differences, gaps to the optimum.
 
 Every policy is evaluated on the same episode seeds, so for two policies A and B the per-episode
 differences d_i = cost_A,i - cost_B,i remove the demand noise both share; the CI of mean(d) is the
@@ -103,8 +102,10 @@ def summarize_policies(
 
 
 def _gap(row: dict[str, Any], optimum: float | None, exact: float | None, paired: bool) -> dict[str, Any]:
-    """Gap to the optimum: exact where the DP evaluated the policy; else simulated, on the paired
-    difference to the simulated optimal policy when there is one (its CI is then the paired CI).
+    """Gap to the optimum: exact where the DP evaluated the policy, else simulated.
+
+    A simulated gap uses the paired difference to the simulated optimal policy when there is one (its
+    CI is then the paired CI).
     """
     if optimum is None or optimum <= 0:
         return {"gap_pct": None, "gap_ci95_pct": None, "gap_method": None}
@@ -121,3 +122,78 @@ def _gap(row: dict[str, Any], optimum: float | None, exact: float | None, paired
         "gap_method": "simulated",
         "gap_pct_simulated": sim_gap,
     }
+
+
+def _t_p_value(diff: float, half: float, n: int) -> float | None:
+    """Two-sided p-value of the paired t-test of mean difference 0, from the mean and CI half-width.
+
+    The half-width is t_{0.975, n-1} * s / sqrt(n) (:func:`paired_difference`), so the t statistic is
+    t = diff / (half / t_{0.975, n-1}) and p = 2 P(T_{n-1} > |t|) (Law 2015, section 10.2.1).
+    None with fewer than 2 episodes; 1 when every episode's difference is 0.
+    """
+    from scipy import stats as st
+
+    if n < 2 or not (math.isfinite(diff) and math.isfinite(half)):
+        return None
+    if half == 0.0:  # every episode gives the same difference
+        return 1.0 if diff == 0.0 else 0.0
+    se = half / float(st.t.ppf(0.975, n - 1))
+    return float(2.0 * st.t.sf(abs(diff) / se, n - 1))
+
+
+def headline(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The answer a report opens with, from :func:`summarize_policies`' table (cheapest first).
+
+    ``best``: the policy with the lowest mean cost on the common evaluation seeds, with its cost, CI and
+    gap to the DP optimum (``gap_method`` exact / simulated / None). ``runner_up``: the second
+    cheapest, and the paired difference runner-up minus best (``diff``, money per period) with its
+    95% paired-t CI (``diff_low``, ``diff_high``), the two-sided ``p_value``, and ``significant``
+    (the CI excludes 0; None with one episode or one policy). ``exact_diff`` is the difference of the
+    two exact costs when the DP evaluated both policies (None otherwise). ``identical``: the two
+    policies had the same cost on every episode.
+    """
+    names = list(table)
+    best = table[names[0]]
+    out: dict[str, Any] = {
+        "best": names[0], "best_kind": best["kind"], "best_cost": best["avg_cost"],
+        "best_ci95": best["ci95"], "best_gap_pct": best["gap_pct"], "best_gap_method": best["gap_method"],
+        "best_exact_cost": best.get("exact_cost"), "episodes": best["episodes"],
+        "runner_up": None, "runner_up_kind": None, "runner_up_cost": None, "runner_up_gap_pct": None,
+        "runner_up_gap_method": None, "diff": None, "diff_ci95": None, "diff_low": None, "diff_high": None,
+        "p_value": None, "significant": None, "identical": None, "exact_diff": None,
+    }  # fmt: skip
+    if len(names) < 2:
+        return out
+    second = table[names[1]]
+    d, h = second["diff_to_best"], second["diff_to_best_ci95"]
+    p = _t_p_value(d, h, best["episodes"])
+    exact_a, exact_b = best.get("exact_cost"), second.get("exact_cost")
+    out |= {
+        "runner_up": names[1], "runner_up_kind": second["kind"], "runner_up_cost": second["avg_cost"],
+        "runner_up_gap_pct": second["gap_pct"], "runner_up_gap_method": second["gap_method"],
+        "diff": d, "diff_ci95": h, "diff_low": d - h, "diff_high": d + h, "p_value": p,
+        "significant": None if p is None else bool(d - h > 0.0 or d + h < 0.0),
+        "identical": bool(d == 0.0 and h == 0.0),
+        "exact_diff": None if exact_a is None or exact_b is None else exact_b - exact_a,
+    }  # fmt: skip
+    return out
+
+
+def difference_frame(table: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The data behind the cost plot: each policy's paired cost difference to the best policy.
+
+    One row per policy (cheapest first): ``diff`` = mean over episodes of cost_i - cost_best,i (money
+    per period), ``ci95`` its paired-t half-width, ``low`` / ``high`` the interval, and ``exact_diff``
+    the difference of the DP's exact costs where the DP evaluated both policies.
+    """
+    names = list(table)
+    best_exact = table[names[0]].get("exact_cost") if names else None
+    rows = []
+    for n, r in table.items():
+        d, h = r["diff_to_best"], r["diff_to_best_ci95"]
+        exact = r.get("exact_cost")
+        rows.append({
+            "policy": n, "kind": r["kind"], "diff": d, "ci95": h, "low": d - h, "high": d + h,
+            "exact_diff": None if exact is None or best_exact is None else exact - best_exact,
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=["policy", "kind", "diff", "ci95", "low", "high", "exact_diff"])

@@ -43,8 +43,9 @@ def _time_env(config: dict[str, Any], steps: int, seed: int) -> float:
 
 
 def forecast_env_throughput(steps: int = 20000, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
-    """Median env.step() per second of the forecast-fed env for each ``information`` setting (the
-    forecaster is fitted once, when the config is parsed, and not timed).
+    """Median env.step() per second of the forecast-fed env for each ``information`` setting.
+
+    The forecaster is fitted once, when the config is parsed, and not timed.
     """
     configs = {
         info: parse_env_config(

@@ -46,8 +46,9 @@ def _time_reference(steps: int, seed: int) -> float:
 
 
 def throughput(steps: int = 20000, repeats: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Median env steps per second over ``repeats`` runs for each mode, interleaved so that machine
-    noise hits all modes alike.
+    """Median env steps per second over ``repeats`` runs for each mode.
+
+    The runs are interleaved so that machine noise hits all modes alike.
     """
     runs: dict[str, list[float]] = {"per_period": [], "per_customer": [], "reference": []}
     parse_env_config(BENCH_ENV)

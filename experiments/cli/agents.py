@@ -19,19 +19,22 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Train one learning agent of a config (q_learning, sarsa, ppo, a2c, dqn) and save it to
-    --out/agent (resumable; ``stocklab.agents.factory.load_policy`` reads it); checkpoints and
-    TensorBoard logs go beside it.
+    """Train one learning agent of a config (q_learning, sarsa, ppo, a2c, dqn) and save it.
+
+    The agent is saved to --out/agent (resumable; stocklab.agents.factory.load_policy reads it);
+    checkpoints and TensorBoard logs go beside it.
     """
     from stocklab.agents.factory import train_agent
     from stocklab.envs.core.errors import ConfigError, StocklabError
-    from stocklab.experiments.config import AGENT_KINDS, load_config
+    from stocklab.experiments.config import load_config
+    from stocklab.experiments.kinds import REGISTRY
 
     try:
         cfg = load_config(config, set_)
         spec = next((p for p in cfg.policies if p.name == policy), None)
-        if spec is None or spec.kind not in AGENT_KINDS:
-            names = [p.name for p in cfg.policies if p.kind in AGENT_KINDS]
+        learners = REGISTRY.names("agent")
+        if spec is None or spec.kind not in learners:
+            names = [p.name for p in cfg.policies if p.kind in learners]
             raise ConfigError(f"--policy {policy!r}: no learning policy of that name; choose from {names}")
         t = spec.train
         budget = steps or t.steps
@@ -71,8 +74,9 @@ def bench_optimality(
     progress: Annotated[bool, typer.Option(help="Progress bars (only on a terminal).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Train agents on Zipkin's lost-sales instances (Poisson 5, h 1, p 9, L 1 and 2) and compare
-    their exact long-run cost with the DP optimum.
+    """Exact long-run cost of agents trained on Zipkin's lost-sales instances vs the DP optimum.
+
+    The instances: Poisson 5, h 1, p 9, L 1 and 2.
     """
     from rich.table import Table
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -10,6 +9,7 @@ import typer
 from rich.console import Console
 
 from stocklab.envs.core.errors import StocklabError
+from stocklab.envs.core.storage import to_json
 
 out = Console()
 err = Console(stderr=True)
@@ -24,5 +24,5 @@ def fail(exc: StocklabError) -> NoReturn:
 
 
 def print_json(data: Any) -> None:
-    """Print ``data`` as indented JSON on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
+    """Print ``data`` as indented, strict JSON on stdout (NaN and infinities as null)."""
+    sys.stdout.write(to_json(data) + "\n")

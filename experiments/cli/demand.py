@@ -41,8 +41,9 @@ def forecast(
     cap_outliers: CapOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rolling-origin backtest of a forecaster on one SKU (MAE, RMSE, MAPE, sMAPE, MASE) and a
-    plot of the history, the forecast and its 95 % prediction interval.
+    """Rolling-origin backtest of a forecaster on one SKU (MAE, RMSE, MAPE, sMAPE, MASE) and a plot.
+
+    The plot shows the history, the forecast and its 95 % prediction interval.
     """
     import json
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stocklab.experiments.cli.common import err, fail
+from stocklab.experiments.cli.common import err, fail, print_json
 from stocklab.experiments.cli.common import out as console
 
 
@@ -26,7 +26,6 @@ def run(
     Re-running the same command resumes an interrupted run: finished units are not redone.
     """
     import json
-    import sys
 
     from stocklab.envs.core.errors import StocklabError
     from stocklab.experiments.run.runner import RunOptions, run_from_file
@@ -40,7 +39,7 @@ def run(
         raise typer.Exit(code=130) from None
     summary = json.loads((root / "summary.json").read_text())
     if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        print_json(summary)
         return
     _print_summary(console, summary)
     console.print(f"report: {root / 'report.html'}  (also report.md, summary.json, episodes.csv)")

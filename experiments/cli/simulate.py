@@ -16,14 +16,21 @@ def validate(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
 ) -> None:
-    """Check a config file and report every error with its key path, before any work."""
+    """Check a config as `stocklab run` would, and report the first error with its key path.
+
+    Runs every check that `stocklab run` makes before any work (the same function), including the
+    policies' deep checks (SB3 hyper-parameters, which import torch).
+    """
     from stocklab.experiments.config import load_config
+    from stocklab.experiments.run.plan import preflight
 
     try:
         cfg = load_config(config, set_)
+        exact = preflight(cfg)
     except StocklabError as exc:
         fail(exc)
-    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies)")
+    gaps = "exact gaps to the DP optimum" if exact else "no DP optimum for this env"
+    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies, {gaps})")
 
 
 def simulate(
@@ -44,9 +51,10 @@ def simulate(
     from stocklab.envs.core.obs import ObsSpec
     from stocklab.envs.core.policy import ActionMap
     from stocklab.envs.core.seeding import episode_seeds
-    from stocklab.experiments.analysis.evaluate import evaluate
-    from stocklab.experiments.analysis.kpis import summarize
+    from stocklab.experiments.analysis.evaluate import episode_row, evaluate
+    from stocklab.experiments.analysis.stats import summarize_policies
     from stocklab.experiments.config import load_config
+    from stocklab.experiments.store import episodes_frame
 
     try:
         if (order_up_to is None) == (order is None):
@@ -59,10 +67,13 @@ def simulate(
         else:
             policy = ConstantOrder(spec, amap, order)  # type: ignore[arg-type]
         n = periods or env_cfg.periods
-        stats = evaluate(env_cfg, policy, episode_seeds(seed, episodes), n, warmup)
+        seeds = episode_seeds(seed, episodes)
+        stats = evaluate(env_cfg, policy, seeds, n, warmup)
     except StocklabError as exc:
         fail(exc)
-    summary = {"policy": policy.name, "params": policy.params(), **summarize(stats)}
+    rows = [episode_row(policy.name, policy.name, i, s, st) for i, (s, st) in enumerate(zip(seeds, stats))]
+    (row,) = summarize_policies(episodes_frame(rows), {policy.name: policy.name}).values()
+    summary = {"policy": policy.name, "params": policy.params(), "periods": n, **row}
     if as_json:
         print_json(summary)
         return
@@ -85,8 +96,9 @@ def bench_throughput(
     repeats: Annotated[int, typer.Option(min=1, help="Runs per mode; the median is reported.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
-    """env.step() per second on Poisson(5), L = 2, lost sales: per-period events, per-customer events,
-    and a plain-Python reference loop of the same dynamics.
+    """env.step() per second with per-period events, per-customer events and a plain-Python loop.
+
+    On Poisson(5) demand, L = 2, lost sales; the plain-Python reference loop runs the same dynamics.
     """
     from stocklab.experiments.bench.throughput import throughput
 

@@ -24,8 +24,11 @@ def tune(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Best parameters of a classic policy: exact (critical fractile, Zheng-Federgruen, or DP
-    evaluation) where possible, else a grid search by simulation on common random numbers.
+    """Best parameters of a classic policy: exact where possible, else simulated.
+
+    Exact: the critical fractile, Zheng-Federgruen, or a grid search scored by exact DP evaluation
+    (within a time budget that each evaluation checks as it goes); else a grid search by simulation
+    on common random numbers.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

@@ -56,7 +56,7 @@ def _actor_module(policy: Any) -> Any:
 
 
 @writer("onnx")
-def write_onnx(policy: Policy, directory: Path) -> None:
+def write_onnx(policy: Policy, directory: Path, kind: str) -> None:
     """Write ``policy.onnx`` for an SB3Policy."""
     import torch
 

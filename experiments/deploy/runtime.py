@@ -1,13 +1,19 @@
 """The deployment runtime: load an exported policy and decide orders from named state fields.
 
 Imports neither torch nor stable_baselines3: an ONNX policy runs on onnxruntime, every other kind on
-numpy and the policy classes it was exported from. ``load_policy`` verifies the checksums and the
-format version before anything is used.
+numpy and the policy classes it was exported from. ``load_policy`` verifies the checksums, the
+format version and (when asked) the signature, then checks every parameter against its declared
+kind and the bounds of :mod:`~stocklab.experiments.deploy.bounds` before anything is built from it.
+Nothing is unpickled.
+
+A state is a mapping of the ObsSpec's field names to numbers (lists for vector fields), e.g.
+``{"on_hand": 7, "pipeline": [5, 3]}``; ``backlog`` defaults to 0 and ``inventory_position`` is
+derived as on hand + pipeline - backlog when absent, and must equal that sum when given.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,14 +21,29 @@ from typing import Any
 import numpy as np
 
 from stocklab.envs.config import EnvConfig, parse_env_config
-from stocklab.envs.core.errors import PolicyError
+from stocklab.envs.core.errors import PolicyError, StocklabError, did_you_mean
 from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.core.policy import ActionMap, Policy
-from stocklab.experiments.deploy.artefact import verify
+from stocklab.experiments.deploy import bounds
+from stocklab.experiments.deploy.arrays import check_dp_bounds, npz_arrays, npz_headers
+from stocklab.experiments.deploy.artefact import parse_json, read_artefact
 
-#: kind of artefact -> function(directory, manifest, env_config) -> batch action function
-Loader = Callable[[Path, dict[str, Any], EnvConfig], Callable[[np.ndarray], np.ndarray]]
+#: kind of artefact -> function(files, manifest, env_config, where) -> batch action function
+Loader = Callable[[dict[str, bytes], dict[str, Any], EnvConfig, str], Callable[[np.ndarray], np.ndarray]]
 LOADERS: dict[str, Loader] = {}
+#: The files each kind of artefact consists of (besides manifest.json).
+FILES: dict[str, set[str]] = {
+    "params": {"params.json"},
+    "table": {"greedy.npz", "discretizer.json"},
+    "dp_table": {"dp_table.npz", "dp_bounds.json"},
+    "onnx": {"policy.onnx"},
+}
+#: State fields accepted besides the ObsSpec's: an identifier passed through untouched.
+PASS_THROUGH = ("sku",)
+#: Largest |inventory_position - (on hand + pipeline - backlog)| (units) treated as rounding.
+IP_TOLERANCE = 1e-6
+#: Rows evaluated at once by an ONNX policy (bounds the memory of one batch).
+ONNX_CHUNK = 256
 
 
 def loader(kind: str) -> Callable[[Loader], Loader]:
@@ -41,104 +62,259 @@ def _policy_actions(policy: Policy) -> Callable[[np.ndarray], np.ndarray]:
 
 @loader("params")
 def _load_params(
-    directory: Path, manifest: dict[str, Any], env: EnvConfig
+    files: dict[str, bytes], manifest: dict[str, Any], env: EnvConfig, where: str
 ) -> Callable[[np.ndarray], np.ndarray]:
-    from stocklab.baselines.policies.classic import build_policy
+    from stocklab.experiments.kinds import REGISTRY
 
-    spec = json.loads((directory / "params.json").read_text())
-    return _policy_actions(build_policy(spec["kind"], env, spec["params"]))
+    spec = parse_json(files["params.json"], f"{where}/params.json")
+    kind_name = manifest["policy"]["kind"]
+    if not isinstance(spec, dict) or set(spec) != {"kind", "params"} or spec["kind"] != kind_name:
+        raise PolicyError(f"{where}/params.json: expected {{'kind': {kind_name!r}, 'params': {{...}}}}")
+    if kind_name not in REGISTRY or REGISTRY.get(kind_name).export != "params":
+        raise PolicyError(f"{where}: kind {kind_name!r} is not a kind exported as params")
+    params = bounds.check_params(kind_name, spec["params"], env, f"{where}/params.json")
+    try:
+        policy = REGISTRY.get(kind_name).rebuild(env, dict(params))
+    except StocklabError as exc:
+        raise PolicyError(f"{where}/params.json: {exc}") from None
+    except TypeError as exc:  # a parameter name the kind does not take
+        raise PolicyError(f"{where}/params.json: {exc}") from None
+    return _policy_actions(policy)
 
 
 @loader("table")
 def _load_table(
-    directory: Path, manifest: dict[str, Any], env: EnvConfig
+    files: dict[str, bytes], manifest: dict[str, Any], env: EnvConfig, where: str
 ) -> Callable[[np.ndarray], np.ndarray]:
     from stocklab.agents.tabular.discretize import GridDiscretizer
 
-    with np.load(directory / "greedy.npz", allow_pickle=False) as data:
-        greedy = np.asarray(data["actions"], dtype=np.int64)
-    encode = GridDiscretizer.from_json(json.loads((directory / "discretizer.json").read_text())).encode
-    return lambda obs: greedy[[encode(o) for o in obs]]
+    record = parse_json(files["discretizer.json"], f"{where}/discretizer.json")
+    states = bounds.check_discretizer(record, ObsSpec.for_config(env).size, f"{where}/discretizer.json")
+    shape, dtype = npz_headers(files["greedy.npz"], ("actions",), f"{where}/greedy.npz")["actions"]
+    if shape != (states,) or dtype.kind not in "iu":
+        raise PolicyError(
+            f"{where}/greedy.npz: actions of shape {shape} and type {dtype}; expected {states:,} integers "
+            "(one per state of the discretiser)"
+        )
+    greedy = npz_arrays(files["greedy.npz"], ("actions",), f"{where}/greedy.npz")["actions"].astype(np.int64)
+    top = bounds.n_actions(env) - 1
+    if greedy.size and (greedy.min() < 0 or greedy.max() > top):
+        raise PolicyError(f"{where}/greedy.npz: actions outside the env's action space 0..{top}")
+    encode = GridDiscretizer.from_json(record).encode
+    return lambda obs: greedy[[encode(o) for o in obs]] if len(obs) else np.empty(0, dtype=np.int64)
 
 
 @loader("dp_table")
 def _load_dp_table(
-    directory: Path, manifest: dict[str, Any], env: EnvConfig
+    files: dict[str, bytes], manifest: dict[str, Any], env: EnvConfig, where: str
 ) -> Callable[[np.ndarray], np.ndarray]:
+    from stocklab.baselines.exact.model import MAX_STATES
     from stocklab.baselines.exact.solver import DPInstance, OptimalPolicy
 
-    bounds = json.loads((directory / "dp_bounds.json").read_text())
-    bounds.pop("fields", None)
-    tol = bounds.pop("tol")
-    with np.load(directory / "dp_table.npz", allow_pickle=False) as data:
-        states, orders = np.asarray(data["states"]), np.asarray(data["orders"])
-    instance = DPInstance.from_config(env, tol, **bounds)
-    if not np.array_equal(instance.states, states):
-        raise PolicyError(f"{directory}: the DP table does not match the state space of its env config")
-    spec, amap = ObsSpec.for_config(env), ActionMap.for_config(env)
-    return _policy_actions(OptimalPolicy(spec, amap, instance, orders))
+    label = f"{where}/dp_table.npz"
+    heads = npz_headers(files["dp_table.npz"], ("states", "orders"), label)
+    (shape, s_type), (o_shape, o_type) = heads["states"], heads["orders"]
+    m = max(int(env.lead_time.fixed or 0) - 1, 0)
+    rows = shape[0] if len(shape) == 2 else -1
+    if (
+        len(shape) != 2
+        or shape[1] != 1 + m
+        or o_shape != (rows,)
+        or s_type.kind not in "iu"
+        or o_type.kind not in "iu"
+    ):
+        raise PolicyError(
+            f"{label}: states {shape} and orders {o_shape}; expected (n, {1 + m}) and (n,) integers"
+        )
+    meta = parse_json(files["dp_bounds.json"], f"{where}/dp_bounds.json")
+    dp_bounds = check_dp_bounds(meta, env, rows, MAX_STATES, f"{where}/dp_bounds.json")
+    bounds.check_demand_span(env, where, dp_bounds["tol"])
+    arrays = npz_arrays(files["dp_table.npz"], ("states", "orders"), label)
+    orders = arrays["orders"].astype(np.int64)
+    if orders.size and (orders.min() < 0 or orders.max() > env.max_order):
+        raise PolicyError(f"{label}: orders outside 0..max_order={env.max_order}")
+    tol = dp_bounds.pop("tol")
+    try:
+        instance = DPInstance.from_config(env, tol, **dp_bounds)
+    except StocklabError as exc:
+        raise PolicyError(f"{where}: {exc}") from None
+    if not np.array_equal(instance.states, arrays["states"]):
+        raise PolicyError(f"{where}: the DP table does not match the state space of its env config")
+    return _policy_actions(
+        OptimalPolicy(ObsSpec.for_config(env), ActionMap.for_config(env), instance, orders)
+    )
 
 
 @loader("onnx")
 def _load_onnx(
-    directory: Path, manifest: dict[str, Any], env: EnvConfig
+    files: dict[str, bytes], manifest: dict[str, Any], env: EnvConfig, where: str
 ) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime as ort
 
+    from stocklab.experiments.deploy.onnx_graph import check_graph
+
+    model = files["policy.onnx"]
+    check_graph(model, ObsSpec.for_config(env).size, bounds.n_actions(env), f"{where}/policy.onnx")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        str(directory / "policy.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    try:
+        session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for invalid models
+        raise PolicyError(f"{where}/policy.onnx: onnxruntime refuses the model ({exc})") from None
     name = session.get_inputs()[0].name
 
     def actions(obs: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: obs.astype(np.float32, copy=False)})[0].reshape(-1)
+        x = obs.astype(np.float32, copy=False)
+        parts = [
+            session.run(None, {name: x[i : i + ONNX_CHUNK]})[0].reshape(-1)
+            for i in range(0, len(x), ONNX_CHUNK)
+        ]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     return actions
+
+
+def _check_manifest(manifest: dict[str, Any], where: str) -> EnvConfig:
+    """Check the manifest's structure and env config; return the env config (PolicyError if bad)."""
+    policy = manifest.get("policy")
+    if not isinstance(policy, dict) or not all(isinstance(policy.get(k), str) for k in ("name", "kind")):
+        raise PolicyError(f"{where}: manifest 'policy' must hold the strings 'name' and 'kind'")
+    kind = manifest.get("artefact")
+    if kind not in LOADERS:
+        raise PolicyError(f"{where}: artefact kind {kind!r} unknown (known: {', '.join(sorted(LOADERS))})")
+    if set(manifest["files"]) != FILES[kind]:
+        raise PolicyError(
+            f"{where}: a {kind!r} artefact consists of {sorted(FILES[kind])}; the manifest lists "
+            f"{sorted(manifest['files'])}"
+        )
+    bounds.check_env_data(manifest.get("env_config"), where)
+    try:
+        env = parse_env_config(manifest.get("env_config"))
+    except StocklabError as exc:
+        raise PolicyError(f"{where}: manifest env_config: {exc}") from None
+    bounds.check_env(env, where)
+    if manifest.get("obs_spec") != ObsSpec.for_config(env).to_json():
+        raise PolicyError(f"{where}: the manifest's obs_spec does not match its env config")
+    amap = ActionMap.for_config(env)
+    action = manifest.get("action")
+    if not isinstance(action, dict) or (action.get("mode"), action.get("max_order"), action.get("max_level")) != (
+        amap.mode, amap.max_order, amap.max_level
+    ):  # fmt: skip
+        raise PolicyError(f"{where}: the manifest's action mapping does not match its env config")
+    return env
+
+
+def _numbers(value: Any) -> list[float] | None:
+    """``value`` as a list of finite numbers (a number or a list of them), or None."""
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        return None
+    return [float(v) for v in values]
 
 
 class DeployedPolicy:
     """An exported policy, ready to decide orders (units) from states given by field name."""
 
-    def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
-        self.directory = directory
+    def __init__(
+        self, directory: Path, manifest: dict[str, Any], files: dict[str, bytes] | None = None
+    ) -> None:
+        self.directory = Path(directory)
+        if files is None:
+            checked, files = read_artefact(self.directory)
+            if checked != manifest:
+                raise PolicyError(f"{directory}: the manifest changed while the policy was loaded")
         self.manifest = manifest
-        self.env_config = parse_env_config(manifest["env_config"])
-        self.obs_spec = ObsSpec.from_json(manifest["obs_spec"])
-        action = manifest["action"]
-        self.action_map = ActionMap(action["mode"], action["max_order"], action.get("max_level"))
-        kind = manifest["artefact"]
-        if kind not in LOADERS:
-            raise PolicyError(
-                f"{directory}: artefact kind {kind!r} unknown (known: {', '.join(sorted(LOADERS))})"
-            )
-        self._actions = LOADERS[kind](directory, manifest, self.env_config)
+        where = str(self.directory)
+        self.env_config = _check_manifest(manifest, where)
+        self.obs_spec = ObsSpec.for_config(self.env_config)
+        self.action_map = ActionMap.for_config(self.env_config)
+        self._n_actions = bounds.n_actions(self.env_config)
+        self._actions = LOADERS[manifest["artefact"]](files, manifest, self.env_config, where)
         self._ip = self.obs_spec.index("inventory_position").start
+        self._fields = [f.name for f in self.obs_spec.fields]
 
     @property
     def name(self) -> str:
         """The policy's name in the training run."""
         return str(self.manifest["policy"]["name"])
 
+    def _check_names(self, state: Mapping[str, Any], label: str) -> None:
+        for key in state:
+            if key not in self._fields and key not in PASS_THROUGH:
+                raise PolicyError(
+                    f"{label}: unknown field {key!r}.{did_you_mean(str(key), self._fields)} This policy reads "
+                    f"{', '.join(self._fields)} (and an optional {', '.join(PASS_THROUGH)} passed through)"
+                )
+
+    @staticmethod
+    def _ip_terms(state: Mapping[str, Any]) -> tuple[float, list[float], float] | None:
+        """(on hand, pipeline, backlog) of a state as numbers, or None when one is malformed or missing."""
+        on_hand = _numbers(state.get("on_hand"))
+        pipeline = _numbers(state.get("pipeline", []) or [])
+        backlog = _numbers(state.get("backlog", 0))
+        if "on_hand" not in state or on_hand is None or pipeline is None or backlog is None:
+            return None
+        if len(on_hand) != 1 or len(backlog) != 1:
+            return None
+        return on_hand[0], pipeline, backlog[0]
+
+    def _derived_inventory_position(self, state: Mapping[str, Any]) -> float | None:
+        """The inventory position on hand + pipeline - backlog (units), or None when a term is malformed."""
+        terms = self._ip_terms(state)
+        return None if terms is None else terms[0] + sum(terms[1]) - terms[2]
+
+    def _check_inventory_position(self, state: Mapping[str, Any], label: str) -> None:
+        """Refuse an inventory position that contradicts on hand + pipeline - backlog."""
+        given = _numbers(state.get("inventory_position"))
+        terms = self._ip_terms(state)
+        if "inventory_position" not in state or given is None or terms is None:
+            return  # absent (derived), or a malformed value the ObsSpec reports by field
+        on_hand, pipeline, backlog = terms
+        expected = on_hand + sum(pipeline) - backlog
+        if len(given) == 1 and abs(given[0] - expected) > IP_TOLERANCE:
+            shown_pipe = "[" + ", ".join(f"{p:g}" for p in pipeline) + "]"
+            raise PolicyError(
+                f"{label}: inventory_position (={given[0]:g}) contradicts on_hand + pipeline - backlog = "
+                f"{on_hand:g} + {sum(pipeline):g} (pipeline {shown_pipe}) - {backlog:g} = {expected:g}; "
+                f"give {expected:g}, or leave inventory_position out to have it derived"
+            )
+
+    def vector(self, state: Mapping[str, Any], label: str = "state") -> np.ndarray:
+        """The observation vector of one state; PolicyError names the field that is wrong."""
+        if not isinstance(state, Mapping):
+            raise PolicyError(f"{label}: expected an object of named fields, got {type(state).__name__}")
+        self._check_names(state, label)
+        self._check_inventory_position(state, label)
+        fields = {k: v for k, v in state.items() if k not in PASS_THROUGH}
+        if "inventory_position" not in fields:
+            derived = self._derived_inventory_position(fields)
+            if derived is not None:
+                fields["inventory_position"] = derived
+        try:
+            return self.obs_spec.vector(fields)
+        except PolicyError as exc:
+            raise PolicyError(f"{label}: {exc}" if label != "state" else str(exc)) from None
+
     def observations(self, states: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Observation vectors (one row per state); PolicyError names the bad field and state index."""
-        rows = []
-        for i, state in enumerate(states):
-            if not isinstance(state, Mapping):
-                raise PolicyError(
-                    f"states[{i}]: expected an object of named fields, got {type(state).__name__}"
-                )
-            try:
-                rows.append(self.obs_spec.vector(state))
-            except PolicyError as exc:
-                raise PolicyError(f"states[{i}]: {exc}" if len(states) > 1 else str(exc)) from None
+        label = "states[{}]" if len(states) > 1 else "state"
+        rows = [self.vector(s, label.format(i)) for i, s in enumerate(states)]
         return np.vstack(rows) if rows else np.empty((0, self.obs_spec.size), dtype=np.float32)
 
     def orders_from_observations(self, obs: np.ndarray) -> np.ndarray:
         """Order quantities (units) for a batch of observation vectors."""
-        actions = self._actions(obs)
+        actions = np.asarray(self._actions(obs), dtype=np.int64).reshape(-1)
+        if len(actions) != len(obs):
+            raise PolicyError(
+                f"{self.directory}: the policy returned {len(actions)} actions for {len(obs)} states"
+            )
+        bad = (actions < 0) | (actions >= self._n_actions)
+        if bad.any():
+            raise PolicyError(
+                f"{self.directory}: the policy returned action {int(actions[bad][0])}, outside the env's "
+                f"action space 0..{self._n_actions - 1}"
+            )
         return np.fromiter(
             (self.action_map.order(int(a), float(o[self._ip])) for a, o in zip(actions, obs)),
             dtype=np.int64,
@@ -147,18 +323,22 @@ class DeployedPolicy:
 
     def decide(self, state: Mapping[str, Any]) -> int:
         """The order (units) for one state, e.g. ``{"on_hand": 7, "pipeline": [5, 3]}``."""
-        if not isinstance(state, Mapping):
-            raise PolicyError(f"state: expected an object of named fields, got {type(state).__name__}")
-        obs = self.obs_spec.vector(state)
-        action = int(self._actions(obs[None])[0])
-        return self.action_map.order(action, float(obs[self._ip]))
+        return int(self.orders_from_observations(self.vector(state)[None])[0])
 
     def decide_batch(self, states: Sequence[Mapping[str, Any]]) -> list[int]:
         """Orders (units) for many states (e.g. one per SKU)."""
-        return self.orders_from_observations(self.observations(states)).tolist()
+        return [int(q) for q in self.orders_from_observations(self.observations(states))]
 
 
-def load_policy(directory: str | Path) -> DeployedPolicy:
-    """Verify and load an exported policy directory."""
+def load_policy(
+    directory: str | Path, *, key: bytes | None = None, require_signature: bool = False
+) -> DeployedPolicy:
+    """Verify and load an exported policy directory.
+
+    ``key``: the signing key (see :func:`stocklab.experiments.deploy.signing.load_key`); a signed
+    policy must then verify under it. ``require_signature``: refuse a policy that is not signed, or
+    whose signature cannot be checked for want of a key.
+    """
     directory = Path(directory)
-    return DeployedPolicy(directory, verify(directory))
+    manifest, files = read_artefact(directory, key, require_signature)
+    return DeployedPolicy(directory, manifest, files)

@@ -35,6 +35,7 @@ class DecisionLog:
         self._lock = threading.Lock()
 
     def write(self, states: list[dict[str, Any]], orders: list[int], policy: str) -> None:
+        """Append one line per decision: the time (s since the epoch), the policy, the state and its order."""
         now = time.time()
         lines = "".join(
             json.dumps({"time": now, "policy": policy, "state": s, "order": o}) + "\n"

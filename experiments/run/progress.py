@@ -32,9 +32,10 @@ _QUEUE: Any = None
 
 
 def worker_init(q: Any, parent: int | None = None) -> None:
-    """Pool initializer: remember the progress queue in the worker process, and exit when the main
-    process ``parent`` (pid) dies: after a SIGKILL of ``stocklab run`` no worker lingers (a worker
-    whose parent is gone is re-parented, so its parent pid changes).
+    """Pool initializer: remember the progress queue in the worker process; exit with the main process.
+
+    The worker exits when the main process ``parent`` (pid) dies: after a SIGKILL of ``stocklab run`` no
+    worker lingers (a worker whose parent is gone is re-parented, so its parent pid changes).
     """
     global _QUEUE
     _QUEUE = q
@@ -50,8 +51,9 @@ def _watch_parent(parent: int) -> None:
 
 
 def worker_reporter(key: Hashable, tick: bool = False) -> Reporter:
-    """A reporter that sends ``(key, done, total, tick)`` to the main process; ``tick``: every call
-    advances the task by one (chunks of one task report from several workers).
+    """A reporter that sends ``(key, done, total, tick)`` to the main process.
+
+    ``tick``: every call advances the task by one (chunks of one task report from several workers).
     """
 
     def report(done: float, total: float | None = None) -> None:

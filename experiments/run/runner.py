@@ -1,38 +1,37 @@
-"""``stocklab run``: build (train / tune / solve) every policy of an experiment, evaluate all of them on
-the same evaluation seeds (common random numbers), and write results and the report under
-``<out>/<name>/``.
+"""``stocklab run``: build every policy of an experiment, evaluate all on common random numbers, report.
 
 Resumable: a run is a set of units (the DP optimum, one build per policy, one evaluation episode per
-policy and seed), each written atomically with the hash of its inputs (see :mod:`.jobs`). Re-running
-the same command skips finished units, so a run killed at any point (crash, SIGKILL, Ctrl-C) finishes
-with the results an uninterrupted run gives. Units run in ``jobs`` local processes; every episode
-depends only on its policy and seed, so the results are the same for any ``jobs``.
+policy and seed; see :mod:`.plan`), each written atomically with the hash of its inputs and code.
+Re-running the same command skips finished units, so a run killed at any point (crash, SIGKILL,
+Ctrl-C) finishes with the results an uninterrupted run gives. Units run on an executor
+(:mod:`.executors`); every episode depends only on its policy and seed, so the results are the same
+for any executor and number of workers.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-import os
 import sys
 import time
-import zlib
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from stocklab.envs.core.errors import ConfigError
-from stocklab.envs.core.seeding import episode_seeds
+from stocklab.envs.core.storage import check_output_dir
 from stocklab.experiments.config import ExperimentConfig
-from stocklab.experiments.run import units as jobs
-from stocklab.experiments.run.manifest import finish, new_manifest, resume_manifest, stable_hash, versions
-from stocklab.experiments.run.progress import ProgressBoard, worker_init, worker_reporter
+from stocklab.experiments.kinds import REGISTRY
+from stocklab.experiments.run import units
+from stocklab.experiments.run.executors import LocalExecutor
+from stocklab.experiments.run.manifest import finish, new_manifest, resume_manifest
+from stocklab.experiments.run.plan import Plan, PolicyUnit, make_plan
+from stocklab.experiments.run.progress import ProgressBoard
 from stocklab.experiments.store import (
+    RunFolder,
     episodes_frame,
     read_json,
     read_unit,
@@ -40,106 +39,6 @@ from stocklab.experiments.store import (
     write_json,
     write_text,
 )
-
-#: Spawn-key branch of training seeds: evaluation seeds use branches 0..episodes-1 of the same root.
-TRAIN_BRANCH = 2**31
-
-
-@dataclass
-class Plan:
-    """Everything a run computes, with each unit's input hash."""
-
-    cfg: ExperimentConfig
-    config_hash: str
-    eval_seeds: list[int]
-    units: dict[str, jobs.PolicyUnit]
-    episode_hashes: dict[str, list[str]]
-    optimum_hash: str | None
-    exact: bool
-
-
-def _dump(model: Any) -> Any:
-    return model.model_dump(mode="json", by_alias=True)
-
-
-def train_seed(cfg: ExperimentConfig, name: str) -> int:
-    """Training / tuning seed of policy ``name``: ``train.seed`` or derived from ``evaluation.seed`` and
-    the name, on a SeedSequence branch the evaluation seeds never use.
-    """
-    spec = next(p for p in cfg.policies if p.name == name)
-    if spec.train.seed is not None:
-        return spec.train.seed
-    seq = np.random.SeedSequence(cfg.evaluation.seed, spawn_key=(TRAIN_BRANCH, zlib.crc32(name.encode())))
-    return int(seq.generate_state(1)[0])
-
-
-def make_plan(cfg: ExperimentConfig) -> Plan:
-    """Seeds and unit hashes of an experiment (pure: the same config gives the same plan)."""
-    from stocklab.experiments.run.builders import check_policies, dp_instance
-
-    if not cfg.policies:
-        raise ConfigError(
-            "policies: a run needs at least one policy, e.g. {name: base_stock, kind: base_stock}"
-        )
-    check_policies(cfg, deep=True)  # the checks that import torch, before any work
-    env, ev = _dump(cfg.env), cfg.evaluation
-    code = versions().get("stocklab")
-    eval_seeds = episode_seeds(ev.seed, ev.episodes)
-    exact = ev.exact
-    if exact:
-        try:
-            dp_instance(cfg.env)
-        except ConfigError:
-            exact = False  # out of the DP's scope (or no DP): gaps stay unknown
-    optimum_hash = stable_hash({"env": env, "code": code}) if exact else None
-    units, episode_hashes = {}, {}
-    for spec in cfg.policies:
-        seed = train_seed(cfg, spec.name)
-        if seed in eval_seeds:
-            raise ConfigError(
-                f"policies: training seed {seed} of '{spec.name}' is an evaluation seed; set train.seed"
-            )
-        h = stable_hash({"env": env, "policy": _dump(spec), "seed": seed, "exact": exact, "code": code})
-        units[spec.name] = jobs.PolicyUnit(spec, seed, h)
-        episode_hashes[spec.name] = [
-            stable_hash(
-                {
-                    "policy": h,
-                    "seed": s,
-                    "periods": cfg.eval_periods,
-                    "warmup": ev.warmup,
-                    "trace": ev.trace_periods if i == 0 else 0,
-                }
-            )  # fmt: skip
-            for i, s in enumerate(eval_seeds)
-        ]
-    return Plan(cfg, stable_hash(_dump(cfg)), eval_seeds, units, episode_hashes, optimum_hash, exact)
-
-
-class _Inline(Executor):
-    """Runs each job at submission in this process (``--jobs 1``): no pickling, same results."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:  # type: ignore[override]
-        fut: Future = Future()
-        try:
-            fut.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
-                raise
-            fut.set_exception(exc)
-        return fut
-
-
-# Pool entry points: module-level so that spawned workers can import them; progress goes through
-# the queue handed to the worker at start-up.
-def _pool_build(
-    cfg: ExperimentConfig, root: Path, unit: jobs.PolicyUnit, seeds: list[int], exact: bool
-) -> Any:
-    return jobs.build_job(cfg, root, unit, seeds, exact, worker_reporter(("build", unit.spec.name)))
-
-
-def _pool_eval(cfg: ExperimentConfig, root: Path, unit: jobs.PolicyUnit, episodes: list) -> int:
-    return jobs.eval_job(cfg, root, unit, episodes, worker_reporter(("eval", unit.spec.name), tick=True))
 
 
 @dataclass
@@ -156,12 +55,15 @@ class RunOptions:
 
 
 def write_config(cfg: ExperimentConfig, root: Path) -> None:
-    """``config.yaml``: the config as run (overrides applied, data paths absolute; loadable again);
+    """Write the config beside the results, as given and as resolved.
+
+    ``config.yaml``: the config as run (overrides applied, data paths absolute; loadable again);
     ``config.resolved.yaml``: the same with every default filled in.
     """
     given = cfg.model_dump(mode="json", by_alias=True, exclude_unset=True)
     write_text(root / "config.yaml", yaml.safe_dump(given, sort_keys=False))
-    write_text(root / "config.resolved.yaml", yaml.safe_dump(_dump(cfg), sort_keys=False))
+    resolved = cfg.model_dump(mode="json", by_alias=True)
+    write_text(root / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
 
 def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Path:
@@ -170,139 +72,163 @@ def run_experiment(cfg: ExperimentConfig, opts: RunOptions | None = None) -> Pat
     if opts.jobs < 1:
         raise ConfigError(f"--jobs (={opts.jobs}) must be >= 1")
     start = time.perf_counter()
+    root = check_run_folder(Path(opts.out), cfg.name)
     plan = make_plan(cfg)
-    root = Path(opts.out) / cfg.name
-    root.mkdir(parents=True, exist_ok=True)
-    write_config(cfg, root)
-    seeds = {
-        "evaluation": plan.eval_seeds,
-        "training": {n: u.seed for n, u in plan.units.items()},
-        "evaluation_seed": cfg.evaluation.seed,
-    }
-    manifest = resume_manifest(
-        read_json(root / "manifest.json"), new_manifest(plan.config_hash, seeds, opts.jobs, opts.command)
-    )
-    write_json(root / "manifest.json", manifest)
-    _execute(plan, root, opts)
-    collect(plan, root)
-    from stocklab.experiments.analysis.report import rebuild
+    with RunFolder(root).lock():
+        write_config(cfg, root)
+        write_data_repairs(cfg, root)
+        seeds = {
+            "evaluation": plan.eval_seeds,
+            "training": {n: u.seed for n, u in plan.units.items()},
+            "evaluation_seed": cfg.evaluation.seed,
+        }
+        fresh = new_manifest(plan.config_hash, seeds, opts.jobs, opts.command) | {"code": plan.code}
+        manifest = resume_manifest(read_json(root / "manifest.json"), fresh)
+        write_json(root / "manifest.json", manifest)
+        _Schedule(plan, root, opts).run()
+        collect(plan, root)
+        write_json(root / "manifest.json", finish(manifest, time.perf_counter() - start))
+        if opts.report:
+            from stocklab.experiments.analysis.report import rebuild
 
-    wall = time.perf_counter() - start
-    manifest = finish(manifest, wall)
-    write_json(root / "manifest.json", manifest)
-    if opts.report:
-        rebuild(root)
+            rebuild(root)
     return root
 
 
-#: Build order: the longest builds first (deep RL, then tabular, then the LP, whose evaluation is slow),
-#: so that with several workers they overlap with the many short ones. Results do not depend on it.
-_PRIORITY = {"ppo": 0, "a2c": 0, "dqn": 0, "q_learning": 1, "sarsa": 1, "lp": 2}
+def write_data_repairs(cfg: ExperimentConfig, root: Path) -> None:
+    """``data_cleaning.json``: every repair cleaning made to the sales history the run's demand uses.
+
+    Written only when the demand comes from a sales history (``history``, ``forecast_fed``), so the
+    report can say what was filled, netted or capped instead of repairing data silently.
+    """
+    changes = getattr(cfg.env.demand, "cleaning_changes", None)
+    if changes is None:
+        return
+    repairs = changes()
+    counts: dict[str, int] = {}
+    for change in repairs:
+        counts[change["kind"]] = counts.get(change["kind"], 0) + 1
+    demand = cfg.env.demand
+    write_json(
+        root / "data_cleaning.json",
+        {"source": str(getattr(demand, "path", "")), "sku": str(getattr(demand, "sku", "")),
+         "counts": counts, "changes": repairs},
+    )  # fmt: skip
 
 
-def _execute(plan: Plan, root: Path, opts: RunOptions) -> None:
-    """Run every unfinished unit, builds before their evaluations, ``opts.jobs`` at a time."""
-    cfg, paths = plan.cfg, jobs.Paths(root)
-    board = ProgressBoard(enabled=opts.progress)
-    pool: Executor
-    if opts.jobs == 1:
-        pool = _Inline()
-    else:
-        ctx = mp.get_context("spawn")  # fork after torch / BLAS threads exist can deadlock
-        q = ctx.Queue()
-        board.listen(q)
-        pool = ProcessPoolExecutor(
-            opts.jobs, mp_context=ctx, initializer=worker_init, initargs=(q, os.getpid())
+#: Files whose presence marks a folder as a stocklab run folder (written first by every run).
+RUN_MARKERS = ("manifest.json", "config.yaml", ".lock")
+
+
+def check_run_folder(out: Path, name: str) -> Path:
+    """Check, before any work, that ``out/name`` can hold this run; return the folder.
+
+    ConfigError (exit 2) when ``out`` is a file or cannot be written, or when ``out/name`` is a
+    foreign folder: one that has files but is not a stocklab run folder. A run never writes into
+    (and so never overwrites) files it did not create.
+    """
+    check_output_dir(out, "--out")
+    root = out / name
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--out {str(out)!r}: {root} is a file, not a run folder; give another --out")
+    if root.is_dir() and any(root.iterdir()) and not any((root / m).exists() for m in RUN_MARKERS):
+        raise ConfigError(
+            f"--out {str(out)!r}: {root} holds files that no stocklab run wrote; stocklab will not write "
+            "into it. Give another --out, or rename the experiment (name: ...)"
         )
-    inline = opts.jobs == 1
-    pending: dict[Future, tuple[str, str]] = {}
-    optimal = [n for n, u in plan.units.items() if u.spec.kind == "optimal"]
+    return root
 
-    def finished(what: str, name: str) -> None:
-        if what == "optimum":
-            board.finish(("optimum", ""))
-            for n in optimal:
-                start_build(n)
-        elif what == "build":
-            board.finish(("build", name))
-            start_eval(name)
 
-    def submit(what: str, name: str, fn: Callable[..., Any], *args: Any) -> None:
-        fut = pool.submit(fn, *args)
-        if inline:
-            fut.result()  # re-raises the job's error
-            finished(what, name)
+class _Schedule:
+    """Runs every unfinished unit of a plan, builds before their evaluations, on one executor."""
+
+    def __init__(self, plan: Plan, root: Path, opts: RunOptions) -> None:
+        self.plan, self.root, self.opts = plan, root, opts
+        self.folder = RunFolder(root)
+        self.board = ProgressBoard(enabled=opts.progress)
+        self.executor = LocalExecutor(opts.jobs, self.board)
+        self.pending: dict[Future, tuple[str, str]] = {}
+        self.waiting_for_optimum = [
+            n for n, u in plan.units.items() if REGISTRY.get(u.spec.kind).uses_optimum
+        ]
+
+    def run(self) -> None:
+        """Submit what is unfinished and wait for all of it; Ctrl-C or a failed unit stops the rest."""
+        plan = self.plan
+        try:
+            with self.board:
+                optimum_ready = plan.optimum_hash is None or (
+                    read_unit(self.folder.optimum_record, plan.optimum_hash) is not None
+                )
+                if not optimum_ready:
+                    self.board.add(("optimum", ""), "solve DP optimum", None, 0)
+                    self._submit(
+                        "optimum",
+                        "",
+                        units.optimum_job,
+                        plan.cfg,
+                        self.root,
+                        plan.optimum_hash,
+                        plan.optimum_code,
+                    )
+                order = sorted(plan.units, key=lambda n: REGISTRY.get(plan.units[n].spec.kind).build_priority)
+                for name in order:
+                    if optimum_ready or name not in self.waiting_for_optimum:
+                        self._start_build(name)  # a kind that reuses the optimum waits for it
+                while self.pending:
+                    for fut in self.executor.wait(list(self.pending)):
+                        what, name = self.pending.pop(fut)
+                        fut.result()  # re-raises a unit's error here
+                        self._finished(what, name)
+        except BaseException:
+            self.executor.stop()
+            raise
+        self.executor.shutdown()
+
+    def _submit(self, what: str, name: str, fn: Callable[..., Any], *args: Any, tick: bool = False) -> None:
+        fut = self.executor.submit((what, name), fn, *args, tick=tick)
+        if self.executor.inline:
+            fut.result()  # re-raises the unit's error
+            self._finished(what, name)
         else:
-            pending[fut] = (what, name)
+            self.pending[fut] = (what, name)
 
-    def start_eval(name: str) -> None:
-        unit, n = plan.units[name], len(plan.eval_seeds)
+    def _finished(self, what: str, name: str) -> None:
+        self.board.finish((what, name))
+        if what == "optimum":
+            for n in self.waiting_for_optimum:
+                self._start_build(n)
+        elif what == "build":
+            self._start_eval(name)
+
+    def _start_build(self, name: str) -> None:
+        plan, unit = self.plan, self.plan.units[name]
+        if read_unit(self.folder.policy_record(name), unit.hash) is not None:
+            self.board.add(("build", name), f"build {name}", 1, 1)
+            self._start_eval(name)
+            return
+        self.board.add(("build", name), f"build {name}", None, 0)
+        self._submit("build", name, units.build_job, plan.cfg, self.root, unit, plan.eval_seeds, plan.exact)
+
+    def _start_eval(self, name: str) -> None:
+        plan, unit, n = self.plan, self.plan.units[name], len(self.plan.eval_seeds)
         todo = [
             (i, s, h)
             for i, (s, h) in enumerate(zip(plan.eval_seeds, plan.episode_hashes[name]))
-            if read_unit(paths.episode(name, i), h) is None
+            if read_unit(self.folder.episode(name, i), h) is None
         ]
-        board.add(("eval", name), f"evaluate {name}", n, n - len(todo))
-        size = max(1, math.ceil(len(todo) / opts.jobs))
+        self.board.add(("eval", name), f"evaluate {name}", n, n - len(todo))
+        size = max(1, math.ceil(len(todo) / self.opts.jobs))
         for k in range(0, len(todo), size):
             chunk = todo[k : k + size]
-            if inline:
-                tick = board.reporter(("eval", name), tick=True)
-                submit("eval", name, jobs.eval_job, cfg, root, unit, chunk, tick)
-            else:
-                submit("eval", name, _pool_eval, cfg, root, unit, chunk)
-
-    def start_build(name: str) -> None:
-        unit = plan.units[name]
-        if read_unit(paths.policy_record(name), unit.hash) is not None:
-            board.add(("build", name), f"build {name}", 1, 1)
-            start_eval(name)
-            return
-        board.add(("build", name), f"build {name}", None, 0)
-        if inline:
-            report = board.reporter(("build", name))
-            submit("build", name, jobs.build_job, cfg, root, unit, plan.eval_seeds, plan.exact, report)
-        else:
-            submit("build", name, _pool_build, cfg, root, unit, plan.eval_seeds, plan.exact)
-
-    try:
-        with board:
-            optimum_ready = plan.optimum_hash is None or (
-                read_unit(paths.optimum_dir / "record.json", plan.optimum_hash) is not None
+            self._submit(
+                "eval", name, units.eval_job, plan.cfg, self.root, unit, chunk, plan.episode_code, tick=True
             )
-            if not optimum_ready:
-                board.add(("optimum", ""), "solve DP optimum", None, 0)
-                submit("optimum", "", jobs.optimum_job, cfg, root, plan.optimum_hash)
-            for name in sorted(plan.units, key=lambda n: _PRIORITY.get(plan.units[n].spec.kind, 3)):
-                if optimum_ready or name not in optimal:
-                    start_build(name)  # in a pool, the optimal policy waits for the optimum it reuses
-            while pending:
-                done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
-                board.poll()
-                for fut in done:
-                    what, name = pending.pop(fut)
-                    fut.result()  # re-raises a worker's error here
-                    finished(what, name)
-    except BaseException:
-        _stop(pool)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _stop(pool: Executor) -> None:
-    """Cancel what has not started and end the workers now (Ctrl-C, or a job failed): waiting for
-    a long training job to finish would make Ctrl-C hang. Their finished units are already on disk.
-    """
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # ProcessPoolExecutor's workers
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        if proc.is_alive():
-            proc.terminate()
 
 
 def collect(plan: Plan, root: Path) -> Path:
     """Gather every episode record into ``episodes.csv`` (config order of policies, then episodes)."""
-    paths, rows = jobs.Paths(root), []
+    paths, rows = RunFolder(root), []
     for name, hashes in plan.episode_hashes.items():
         for i, h in enumerate(hashes):
             record = read_unit(paths.episode(name, i), h)
@@ -325,9 +251,11 @@ def run_from_file(config: Path, overrides: list[str] | None = None, opts: RunOpt
     return run_experiment(cfg, opts)
 
 
-def load_run_policy(run_dir: Path, name: str) -> tuple[Any, Any]:
-    """The built policy ``name`` of a run folder (the one its evaluation used) and the env config it
-    acts in; for ``stocklab export``. DataError when the folder or the policy's build is missing.
+def load_run_policy(run_dir: Path, name: str) -> tuple[Any, Any, Any]:
+    """The built policy ``name`` of a run folder, the env config it acts in, and its kind.
+
+    The policy is the one the run's evaluation used (for ``stocklab export``). DataError when the
+    folder or the policy's build is missing.
     """
     from stocklab.envs.core.errors import DataError, PolicyError, did_you_mean
     from stocklab.experiments.config import load_config
@@ -342,10 +270,10 @@ def load_run_policy(run_dir: Path, name: str) -> tuple[Any, Any]:
             f"--policy {name!r}: not in this run.{did_you_mean(name, names)} Policies: {', '.join(names)}"
         )
     spec = next(p for p in cfg.policies if p.name == name)
-    record = read_json(jobs.Paths(run_dir).policy_record(name))
+    record = read_json(RunFolder(run_dir).policy_record(name))
     if not record or record.get("kind") != spec.kind:
         raise DataError(
             f"{run_dir}: policy {name!r} was not built yet; run `stocklab run` on its config first"
         )
-    unit = jobs.PolicyUnit(spec, int(record["seed"]), record["hash"])
-    return jobs.load_policy(cfg, run_dir, unit), cfg.env
+    unit = PolicyUnit(spec, int(record["seed"]), record["hash"])
+    return units.load_policy(cfg, run_dir, unit), cfg.env, REGISTRY.get(spec.kind)

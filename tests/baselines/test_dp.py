@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from stocklab.baselines.exact.chain import UnboundedChainError
 from stocklab.baselines.exact.solver import DPInstance, best_base_stock, evaluate_policy, solve_optimal
 from stocklab.baselines.policies.classic import BaseStock
 from stocklab.envs import ConfigError, ObsSpec, PolicyError, parse_env_config
@@ -259,8 +260,13 @@ def test_evaluate_rejects_bad_actions_and_runaway_backlog() -> None:
     cfg = env(unmet_demand="backorder", lead_time=1, max_order=5)
     with pytest.raises(PolicyError, match="action 6"):
         evaluate_policy(DPInstance.from_config(cfg), lambda obs: 6)
-    with pytest.raises(PolicyError, match="more than 1,000 states"):
+    # never ordering: the backlog drifts down for ever (the backlog floor does not stop it)
+    with pytest.raises(UnboundedChainError, match="without bound"):
         evaluate_policy(DPInstance.from_config(cfg, max_states=1000), lambda obs: 0)
+    # ordering more than the mean demand every period: the stock grows for ever
+    lost = env(unmet_demand="lost", lead_time=1, max_order=10)
+    with pytest.raises(PolicyError, match="more than 1,000 states"):
+        evaluate_policy(DPInstance.from_config(lost, max_states=1000), lambda obs: 6)
 
 
 def test_best_base_stock_equals_scan_of_exact_evaluations() -> None:

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from stocklab.baselines import BaseStock, LPPolicy, build_policy
-from stocklab.envs import InventoryEnv, ObsSpec, parse_env_config
+from stocklab.envs import ObsSpec, parse_env_config
 from stocklab.envs.core.seeding import episode_seeds
 from stocklab.envs.rollout import episode_costs
 
@@ -111,18 +111,22 @@ def test_scenarios_are_deterministic_and_reduce_to_the_point_forecast_for_consta
         assert saa.last_objective == pytest.approx(point.last_objective)
 
 
-def test_capacity_and_fixed_cost_run_in_the_env():
-    env = InventoryEnv(
+@pytest.mark.parametrize(("capacity", "first", "objective"), [(None, 15, 35.0), (8, 5, 60.0)])
+def test_capacity_binds_a_fixed_cost_plan(capacity, first, objective):
+    # Lost sales, L = 0, K = 20, h = 1, p = 100, nothing on hand, demand 5, 5, 5. Without a capacity
+    # one order of 15 is cheapest: holding 10 + 5 = 15, plus K = 35 (two orders cost at least
+    # 2K + 5 = 45). With at most 8 units on hand after arrivals, one order cannot cover two periods:
+    # three orders of 5 cost 3K = 60; batching 8 early adds holding (8, 2, 5: 63) and two orders lose
+    # 2 units (>= 200). So the first order is 15 without the capacity and 5 with it.
+    policy, spec = lp(
         {
-            "unmet_demand": "lost", "lead_time": 1, "capacity": 12, "max_order": 10,
-            "costs": {"holding": 1, "shortage": 9, "fixed_order": 5},
-        }
+            "unmet_demand": "lost", "lead_time": 0, "max_order": 20, "capacity": capacity,
+            "costs": {"holding": 1, "shortage": 100, "fixed_order": 20},
+        },
+        [5, 5, 5], horizon=3,
     )  # fmt: skip
-    policy = build_policy("lp", env.config, {"horizon": 4, "scenarios": 3})
-    o, _ = env.reset(seed=1)
-    for _ in range(20):
-        o, _, _, _, info = env.step(policy.act(o))
-        assert info["on_hand"] <= 12
+    assert policy.act(spec.vector({"on_hand": 0})) == first
+    assert policy.last_objective == pytest.approx(objective)
 
 
 # ------------------------------------------------------------------- seasonal rolling horizon

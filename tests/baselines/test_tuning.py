@@ -15,7 +15,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from stocklab.baselines import build_policy
-from stocklab.baselines.exact.solver import DPInstance, best_base_stock, evaluate_policy
+from stocklab.baselines.exact.solver import DPInstance, best_base_stock, evaluate_policy, policy_chain
 from stocklab.baselines.tuning import search as tuning_module
 from stocklab.baselines.tuning.search import TuneResult, grid_search, tune
 from stocklab.baselines.tuning.theory import RenewalCost, fractile_base_stock, zheng_federgruen
@@ -246,3 +246,35 @@ def test_tuning_refuses_a_warmup_longer_than_a_stopping_replay():
     cfg = parse_env_config({"demand": {"dist": "replay", "values": [3, 4, 5] * 20, "at_end": "stop"}})
     with pytest.raises(ConfigError, match=r"warmup \(=100\) must be shorter than the 60 periods"):
         tune(cfg, "base_stock", warmup=100)
+
+
+def test_exact_time_budget_is_honoured_inside_one_evaluation(monkeypatch):
+    # One candidate whose exact evaluation would take ~90 states x 0.05 s: the deadline is checked
+    # at every level of the chain's enumeration, so the scorer gives up long before the end.
+    import time as time_mod
+
+    calls = []
+
+    class Slow:
+        def __init__(self, policy):
+            self.policy = policy
+
+        def __call__(self, obs):
+            calls.append(1)
+            time_mod.sleep(0.05)
+            return self.policy.act(obs)
+
+    cfg = parse_env_config({
+        "unmet_demand": "backorder", "lead_time": 1, "demand": {"dist": "poisson", "mean": 10},
+        "costs": {"holding": 1, "shortage": 9, "fixed_order": 40}, "max_order": 60,
+    })  # fmt: skip
+    states = policy_chain(DPInstance.from_config(cfg), build_policy("rq", cfg, {"r": 17, "Q": 32})).states
+    assert states > 100
+    monkeypatch.setattr(tuning_module, "EXACT_TIME_BUDGET", 0.2)
+    monkeypatch.setattr(
+        tuning_module, "build_policy", lambda kind, config, params: Slow(build_policy(kind, config, params))
+    )
+    score = tuning_module._exact_scorer(cfg, "rq")
+    with pytest.raises(tuning_module._NotExact):
+        score({"r": 17, "Q": 32})
+    assert 0 < len(calls) < 60  # stopped inside the evaluation (the whole chain has > 100 states)

@@ -24,7 +24,9 @@ from stocklab.envs import ConfigError, InventoryEnv, parse_env_config
         ({"action": {"mode": "order_up_to"}}, ["max_level is required"]),
         ({"action": {"mode": "target"}}, ["env.action.mode", "'quantity' or 'order_up_to'", "target"]),
         ({"periods": 10.5}, ["env.periods", "10.5"]),
-        ({"max_order": 0}, ["env.max_order", "greater than 0"]),
+        ({"max_order": 0}, ["env.max_order", "greater than or equal to 1"]),
+        ({"costs": {"holding": 1e308}}, ["env.costs.holding", "less than or equal to 1000000000", "1e+308"]),
+        ({"max_order": 10**9}, ["env.max_order", "less than or equal to 1000000"]),
         ({"unmet_demand": "lose"}, ["env.unmet_demand", "'lost' or 'backorder'"]),
         (
             {"simulation": "per_period", "lead_time": {"dist": "gamma", "mean": 2, "cv": 1}},

@@ -102,7 +102,7 @@ def test_unknown_format_version_is_refused(artefact):
     manifest = json.loads(path.read_text())
     manifest["format_version"] = 99
     path.write_text(json.dumps(manifest))
-    with pytest.raises(PolicyError, match="format_version 99 is not supported"):
+    with pytest.raises(PolicyError, match="version 99 is not readable"):
         load_policy(artefact)
 
 
@@ -267,7 +267,7 @@ def test_export_from_a_run_and_act(tmp_path):
         assert res.returncode == 0, res.stderr
         manifest = json.loads(res.stdout)
         assert manifest["training_manifest_sha256"] and manifest["policy"]["name"] == name
-        policy, env_cfg = load_run_policy(run_dir, name)
+        policy, env_cfg, _ = load_run_policy(run_dir, name)
         states, orders = evaluation_states(env_cfg, policy, n=300)
         assert load_policy(out).decide_batch(states) == orders
     res = cli("export", str(run_dir), "--policy", "qlearn", "--out", str(tmp_path / "x"))

@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stocklab.envs.core.kinds import BuildContext
+from stocklab.experiments.analysis.evaluate import episode_row, run_episode
 from stocklab.experiments.analysis.kpis import EpisodeStats
 from stocklab.experiments.analysis.stats import paired_difference, summarize_policies
 from stocklab.experiments.config import parse_config
-from stocklab.experiments.run.builders import builder
-from stocklab.experiments.run.units import episode_row, load_policy, run_episode
+from stocklab.experiments.kinds import REGISTRY
+from stocklab.experiments.run.units import load_policy
 
 ENV = {
     "unmet_demand": "lost",
@@ -44,13 +46,11 @@ def episode(env: dict, warmup: int = 0, periods: int = 5, trace: int = 5):
         }
     )
     spec = cfg.policies[0]
-    policy = builder(spec.kind).build(_ctx(cfg)).policy
-    return run_episode(cfg, policy, seed=123, trace_periods=trace)
+    policy = REGISTRY.get(spec.kind).build(_ctx(cfg)).policy
+    return run_episode(cfg.env, policy, 123, cfg.eval_periods, cfg.evaluation.warmup, trace_periods=trace)
 
 
 def _ctx(cfg):
-    from stocklab.experiments.run.builders import BuildContext
-
     return BuildContext(cfg.env, cfg.policies[0], seed=0, eval_seeds=frozenset(), workdir=None)  # type: ignore[arg-type]
 
 
@@ -189,8 +189,8 @@ def test_forecast_accuracy_of_a_forecast_fed_episode():
         _, _, _, _, info = env.step(40)
         if t >= 3:
             errors.append(float(np.float32(forecast)) - info["demand"])
-    policy = builder("constant").build(_ctx(cfg)).policy
-    stats, _ = run_episode(cfg, policy, seed=99)
+    policy = REGISTRY.get("constant").build(_ctx(cfg)).policy
+    stats, _ = run_episode(cfg.env, policy, 99, cfg.eval_periods, cfg.evaluation.warmup)
     k = stats.kpis()
     e = np.asarray(errors)
     assert k["forecast_mae"] == pytest.approx(np.abs(e).mean())

@@ -62,3 +62,89 @@ def test_bad_config_exits_2_without_traceback(tmp_path: Path, text: str, fragmen
     assert fragment in " ".join(res.output.split())
     assert res.exception is None or isinstance(res.exception, SystemExit)
     assert "Traceback" not in res.output
+
+
+# ------------------------------------------------------------------------------ resource limits
+ZIPKIN_P9 = (
+    "env: {unmet_demand: lost, lead_time: LEAD, demand: {dist: poisson, mean: 5}, max_order: 30,"
+    " costs: {holding: 1, shortage: 9}}\n"
+)
+WITH_OPTIMAL = "policies: [{name: optimal, kind: optimal PARAMS}, {name: bs, kind: base_stock}]\n"
+
+
+def config(tmp_path: Path, lead: int, params: str = "") -> str:
+    text = ZIPKIN_P9.replace("LEAD", str(lead)) + WITH_OPTIMAL.replace("PARAMS", params)
+    return write(tmp_path, text)
+
+
+def message(res) -> str:  # noqa: ANN001 - a click Result
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert "Traceback" not in res.output
+    return " ".join(res.output.split())
+
+
+def test_a_state_space_that_cannot_fit_is_refused_at_once_with_its_estimate(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["optimal", config(tmp_path, 6)])
+    assert res.exit_code == 2
+    text = message(res)
+    assert "13,890,996 states" in text and "GiB of memory" in text  # the estimate
+    assert "max_states=500,000" in text and "max_memory=" in text  # and the limits
+    assert "--max-states" in text and "--max-memory" in text  # and how to raise them
+    # with the state limit raised, the memory limit still refuses it (59.8 GiB > 1 GiB)
+    res = runner.invoke(
+        app, ["optimal", config(tmp_path, 6), "--max-states", "20000000", "--max-memory", "1"]
+    )
+    assert res.exit_code == 2 and "max_memory=1 GiB" in message(res)
+
+
+def test_max_states_is_honoured_when_the_config_lists_optimal(tmp_path: Path) -> None:
+    # L = 5 has 848,820 states: over the default 500,000, which the config check used to apply
+    # before the option; raised, the solve starts (and stops at the time limit)
+    res = runner.invoke(
+        app, ["optimal", config(tmp_path, 5), "--max-states", "1000000", "--time-limit", "0.01"]
+    )
+    assert res.exit_code == 2
+    assert "time limit of 0.01 s" in message(res) and "max_states" not in message(res)
+    # lowered, it refuses a small instance (231 states)
+    res = runner.invoke(app, ["optimal", config(tmp_path, 2), "--max-states", "100"])
+    assert res.exit_code == 2 and "231 states" in message(res) and "max_states=100" in message(res)
+
+
+def test_limits_from_the_config_and_options_that_override_them(tmp_path: Path) -> None:
+    small = config(tmp_path, 2, ", params: {max_states: 100}")
+    res = runner.invoke(app, ["optimal", small])
+    assert res.exit_code == 2 and "max_states=100" in message(res)
+    res = runner.invoke(app, ["optimal", small, "--max-states", "1000", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["states"] == 231
+    res = runner.invoke(app, ["optimal", config(tmp_path, 3), "--max-memory", "0.001"])
+    assert res.exit_code == 2 and "max_memory=0.001 GiB" in message(res)
+    res = runner.invoke(app, ["optimal", config(tmp_path, 2, ", params: {max_stats: 1}")])
+    assert res.exit_code == 2 and "max_stats" in message(res) and "max_memory_gib" in message(res)
+
+
+def test_run_and_validate_honour_the_optimal_entrys_limits(tmp_path: Path) -> None:
+    refused = config(tmp_path, 2, ", params: {max_states: 100}")
+    for command in (["validate", refused], ["run", refused, "--out", str(tmp_path / "runs"), "--quiet"]):
+        res = runner.invoke(app, command)
+        assert res.exit_code == 2
+        assert "policies[0] (optimal)" in message(res) and "max_states=100" in message(res)
+    assert not (tmp_path / "runs" / "experiment").exists()  # refused before any work
+    text = ZIPKIN_P9.replace("LEAD", "2") + (
+        "policies: [{name: optimal, kind: optimal, params: {max_states: 1000, time_limit: 60}},"
+        " {name: bs, kind: base_stock, params: {level: 14}}]\n"
+        "evaluation: {episodes: 2, periods: 30}\n"
+    )
+    res = runner.invoke(
+        app, ["run", write(tmp_path, text), "--out", str(tmp_path / "runs"), "--quiet", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    exact = solve_optimal(DPInstance.from_config(parse_env_config(yaml_env(text)))).cost
+    assert summary["optimum"]["cost"] == pytest.approx(exact, rel=1e-9)
+
+
+def yaml_env(text: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(text)["env"]

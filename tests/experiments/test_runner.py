@@ -17,6 +17,7 @@ from stocklab.experiments.config import load_config, parse_config
 from stocklab.experiments.run import units as jobs_mod
 from stocklab.experiments.run.runner import RunOptions, make_plan, run_experiment
 from stocklab.experiments.store import EPISODE_COLUMNS
+from tests.oracles import poisson_demand, simulate
 
 CONFIG = {
     "name": "small",
@@ -84,6 +85,21 @@ def test_files_and_schema(first):
         assert row["avg_cost"] == pytest.approx(episodes[episodes["policy"] == name]["avg_cost"].mean())
 
 
+def test_episode_costs_match_an_independent_simulation(first):
+    """Each recorded episode of the fixed-parameter policies equals a plain-Python run of the timing
+    contract on that episode's demand stream (warm-up dropped, lead time 2, lost sales, 10 on hand)."""
+    episodes = pd.read_csv(first / "episodes.csv")
+    orders = {
+        "ss": lambda ip, pipe: min(30, 20 - ip) if ip <= 12 else 0,
+        "const": lambda ip, pipe: 5,
+    }
+    for name, order in orders.items():
+        for _, row in episodes[episodes["policy"] == name].iterrows():
+            demand = poisson_demand(int(row["seed"]), 5.0, 10 + 150)
+            costs = simulate(demand, 2, order, h=1.0, p=9.0, on_hand=10)
+            assert row["avg_cost"] == pytest.approx(costs[10:].mean(), rel=1e-12), (name, row["episode"])
+
+
 def test_common_random_numbers_and_disjoint_training_seeds(first):
     episodes = pd.read_csv(first / "episodes.csv")
     eval_seeds = episode_seeds(7, 4)
@@ -112,9 +128,9 @@ def test_rerun_skips_finished_units_and_extends_episodes(tmp_path, monkeypatch):
         calls["build"] += 1
         return real_build(*a, **k)
 
-    def count_eval(cfg, root_, unit, episodes, progress=None):
+    def count_eval(cfg, root_, unit, episodes, *a, **k):
         calls["eval"] += len(episodes)
-        return real_eval(cfg, root_, unit, episodes, progress)
+        return real_eval(cfg, root_, unit, episodes, *a, **k)
 
     monkeypatch.setattr(jobs_mod, "build_job", count_build)
     monkeypatch.setattr(jobs_mod, "eval_job", count_eval)
@@ -185,14 +201,18 @@ def test_shipped_configs_are_valid():
 
 def test_load_run_policy_reproduces_the_evaluation(first):
     """A policy reloaded from the run folder (as `stocklab export` does) acts as the evaluated one."""
+    from stocklab.experiments.analysis.evaluate import run_episode
     from stocklab.experiments.run.runner import load_run_policy
-    from stocklab.experiments.run.units import run_episode
 
     cfg = load_config(first / "config.yaml")
     episodes = pd.read_csv(first / "episodes.csv")
     for name in ("bs", "q", "ppo"):
-        policy, env = load_run_policy(first, name)
-        assert env == cfg.env
+        policy, env, kind = load_run_policy(first, name)
+        assert env == cfg.env and kind.name == policy_kind(cfg, name)
         row = episodes[(episodes["policy"] == name) & (episodes["episode"] == 1)].iloc[0]
-        stats, _ = run_episode(cfg, policy, int(row["seed"]))
+        stats, _ = run_episode(cfg.env, policy, int(row["seed"]), cfg.eval_periods, cfg.evaluation.warmup)
         assert stats.kpis()["avg_cost"] == row["avg_cost"]
+
+
+def policy_kind(cfg, name: str) -> str:
+    return next(p.kind for p in cfg.policies if p.name == name)

@@ -103,3 +103,25 @@ def test_bad_input_exits_2_without_traceback(tmp_path, env, args, message):
 def test_missing_config_file_exits_2(tmp_path):
     res = run(str(tmp_path / "nope.yaml"))
     assert res.exit_code == 2 and "not found" in res.stderr
+
+
+def test_rq_on_the_shipped_backorder_config_is_tuned_exactly():
+    # `stocklab tune configs/backorder_ss.yaml --policy rq` used to hang in the exact evaluation of
+    # (r, Q) = (-1, 33); bounded: with that bug the exact search now runs out of its time budget and
+    # falls back to a tiny simulation, which this test refuses
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "backorder_ss.yaml"
+    res = run(str(config), "--policy", "rq", "--episodes", "1", "--periods", "30", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["method"] == "exact"
+    cfg = parse_env_config(
+        {
+            "unmet_demand": "backorder", "lead_time": 1, "demand": {"dist": "poisson", "mean": 10},
+            "costs": {"holding": 1, "shortage": 9, "fixed_order": 40}, "max_order": 60,
+            "initial": {"on_hand": 20},
+        }
+    )  # fmt: skip
+    exact = evaluate_policy(DPInstance.from_config(cfg), build_policy("rq", cfg, data["params"]))
+    assert data["avg_cost"] == pytest.approx(exact, rel=1e-9)
