@@ -21,6 +21,7 @@ one-step forecasts combine the same way, NaN where a member has none.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -80,18 +81,33 @@ class Combination(Forecaster):
         Members are fitted by :func:`~stocklab.envs.forecast.panel.fit_panel`: local ones in ``jobs``
         processes, global ones on the whole panel; ``progress`` counts member fits.
         """
-        from stocklab.envs.forecast.panel import fit_panel
+        from stocklab.envs.forecast.panel import fit_chunk, fit_panel, split_panel, worker_pool
 
         combos = [cls(season, **params) for _ in ys]
         if not combos:
             return []
         arrays = [c.check(y) for c, y in zip(combos, ys)]
         names = combos[0].members
-        per_member = []
-        for i, name in enumerate(names):
-            per_member.append(fit_panel(name, arrays, season, jobs=jobs))
-            if progress:
-                progress(int(len(ys) * (i + 1) / len(names)), len(ys))
+        fitted: dict[str, list[Forecaster]] = {}
+        with contextlib.ExitStack() as stack:
+            # Local members' pieces go to one set of worker processes first; global members train
+            # here meanwhile, so the workers' start-up overlaps with useful work.
+            pool = stack.enter_context(worker_pool(jobs)) if jobs > 1 else None
+            pending = {
+                name: [pool.submit(fit_chunk, name, piece, season, {}) for piece in split_panel(arrays, jobs)]
+                for name in names
+                if pool is not None and not forecaster_class(name).global_model
+            }
+            for name in names:
+                if name not in pending:
+                    fitted[name] = fit_panel(name, arrays, season)
+                    if progress:
+                        progress(int(len(ys) * len(fitted) / len(names)), len(ys))
+            for name, futures in pending.items():
+                fitted[name] = [fit for future in futures for fit in future.result()]
+                if progress:
+                    progress(int(len(ys) * len(fitted) / len(names)), len(ys))
+        per_member = [fitted[name] for name in names]
         for i, (combo, y) in enumerate(zip(combos, arrays)):
             combo._adopt(y, [fits[i] for fits in per_member])
         return combos

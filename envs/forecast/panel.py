@@ -13,8 +13,9 @@ from __future__ import annotations
 import inspect
 import multiprocessing
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from stocklab.envs.forecast.base import Forecaster, forecaster_class
 Progress = Callable[[int, int], None]
 
 
-def _fit_chunk(model: str, ys: list[np.ndarray], season: int, params: dict[str, Any]) -> list[Forecaster]:
+def fit_chunk(model: str, ys: list[np.ndarray], season: int, params: dict[str, Any]) -> list[Forecaster]:
     # Worker processes share the cores: BLAS / OpenMP threads inside them only contend.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     return forecaster_class(model).fit_many(ys, season, **params)
@@ -39,6 +40,7 @@ def fit_panel(
     jobs: int = 1,
     chunks: int | None = None,
     progress: Progress | None = None,
+    pool: Executor | None = None,
 ) -> list[Forecaster]:
     """One fitted ``model`` per series of ``ys`` (units per period), in the order given.
 
@@ -51,6 +53,8 @@ def fit_panel(
         chunks: pieces the panel is cut into (default: one per job; bigger pieces vectorise better,
             smaller ones update the progress more often).
         progress: called after every piece with (series done, total).
+        pool: worker processes to use instead of starting ``jobs`` new ones (starting a process
+            imports numpy and scipy anew: a second or more on a busy machine).
     """
     cls = forecaster_class(model)
     params = dict(params or {})
@@ -61,21 +65,40 @@ def fit_panel(
         if progress:
             progress(len(ys), len(ys))
         return fitted
-    count = max(1, min(len(ys), chunks or jobs))
-    bounds = np.linspace(0, len(ys), count + 1).astype(int)
-    pieces = [list(ys[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    pieces = split_panel(ys, chunks or jobs)
     out: list[Forecaster] = []
-    if jobs <= 1:
+    if jobs <= 1 and pool is None:
         for piece in pieces:
             out.extend(cls.fit_many(piece, season, **params))
             if progress:
                 progress(len(out), len(ys))
         return out
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(_fit_chunk, model, piece, season, params) for piece in pieces]
+    with _workers(jobs, pool) as executor:
+        futures = [executor.submit(fit_chunk, model, piece, season, params) for piece in pieces]
         for future in futures:
             out.extend(future.result())
             if progress:
                 progress(len(out), len(ys))
     return out
+
+
+def split_panel(ys: list[np.ndarray], count: int) -> list[list[np.ndarray]]:
+    """``ys`` cut into ``count`` consecutive pieces of nearly equal size (none empty)."""
+    count = max(1, min(len(ys), count))
+    bounds = np.linspace(0, len(ys), count + 1).astype(int)
+    return [list(ys[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+@contextmanager
+def _workers(jobs: int, pool: Executor | None) -> Iterator[Executor]:
+    """The given pool, or ``jobs`` new spawned worker processes shut down afterwards."""
+    if pool is not None:
+        yield pool
+        return
+    with worker_pool(jobs) as executor:
+        yield executor
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` spawned worker processes (no thread pool or torch state inherited)."""
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
