@@ -75,14 +75,19 @@ def batched_nelder_mead(
         new_f = np.where(take_e | take_c, fc, fr)
         simplex[live[keep], -1, :] = new_x[keep]
         values[live[keep], -1] = new_f[keep]
-        shrink = live[~keep]
-        if len(shrink):
-            best = simplex[shrink, :1, :]
-            simplex[shrink] = best + sigma * (simplex[shrink] - best)
-            for j in range(1, d + 1):
-                values[shrink, j] = _clean(f(simplex[shrink, j, :], shrink))
+        _shrink(f, simplex, values, live[~keep], sigma)
     i = np.argmin(values, axis=1)
     return simplex[rows, i, :], values[rows, i]
+
+
+def _shrink(f: Objective, simplex: np.ndarray, values: np.ndarray, rows: np.ndarray, sigma: float) -> None:
+    """Shrink the simplices of problems ``rows`` towards their best vertex (in place)."""
+    if not len(rows):
+        return
+    best = simplex[rows, :1, :]
+    simplex[rows] = best + sigma * (simplex[rows] - best)
+    for j in range(1, simplex.shape[1]):
+        values[rows, j] = _clean(f(simplex[rows, j, :], rows))
 
 
 def _clean(values: np.ndarray) -> np.ndarray:
