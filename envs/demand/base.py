@@ -73,8 +73,9 @@ class DemandModel(StrictModel):
         raise NotImplementedError(f"{type(self).__name__} has no forecaster")
 
     def demand_quantile(self, start: int, n: int, fractile: float) -> float | None:
-        """The ``fractile``-quantile (units) of the total demand of periods ``start .. start + n - 1``
-        (a lead time plus review period), or None when the model does not state it.
+        """The ``fractile``-quantile (units) of the total demand of periods ``start .. start + n - 1``.
+
+        The periods are a lead time plus review period; None when the model does not state it.
         """
         return None
 

@@ -33,6 +33,7 @@ import hashlib
 import importlib
 import inspect
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -80,7 +81,7 @@ class Forecaster:
         return y
 
     @classmethod
-    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: Any) -> list[Forecaster]:
+    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: Any) -> Sequence[Forecaster]:
         """One fitted model per series (units per period); vectorised methods fit them in one batch."""
         return [cls(season, **params).fit(y) for y in ys]
 

@@ -22,12 +22,12 @@ one-step forecasts combine the same way, NaN where a member has none.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.errors import ConfigError, DataError
 from stocklab.envs.forecast.base import Forecaster, forecaster_class
 
 Progress = Callable[[int, int], None]
@@ -59,7 +59,6 @@ class Combination(Forecaster):
         self.members = tuple(names)
         self.method = method
         self.models: list[Forecaster] = []
-        self.min_length = max(forecaster_class(m).min_length for m in names)
 
     @property
     def spec(self) -> str:
@@ -75,7 +74,7 @@ class Combination(Forecaster):
         jobs: int = 1,
         progress: Progress | None = None,
         **params: Any,
-    ) -> list[Forecaster]:
+    ) -> Sequence[Forecaster]:
         """Fit each member to every series.
 
         Members are fitted by :func:`~stocklab.envs.forecast.panel.fit_panel`: local ones in ``jobs``
@@ -111,6 +110,13 @@ class Combination(Forecaster):
         for i, (combo, y) in enumerate(zip(combos, arrays)):
             combo._adopt(y, [fits[i] for fits in per_member])
         return combos
+
+    def check(self, y: np.ndarray) -> np.ndarray:
+        """``y`` as a float array; DataError when it is shorter than any member needs."""
+        need = max(forecaster_class(m).min_length for m in self.members)
+        if np.ndim(y) == 1 and len(y) < need:
+            raise DataError(f"{self.name}: needs a series of at least {need} periods (got {len(y)})")
+        return super().check(y)
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
         self._adopt(y, [forecaster_class(name)(self.season).fit(y) for name in self.members])

@@ -33,6 +33,7 @@ weighted mean of the observations, always passes for a non-negative series, so a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -114,7 +115,7 @@ class ETS(Forecaster):
         return self.chosen.aicc if self.chosen else float("nan")
 
     @classmethod
-    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: object) -> list[Forecaster]:
+    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: object) -> Sequence[Forecaster]:
         """Fit one model per series, all candidates of all series in one batch."""
         models = [cls(season, **params) for _ in ys]  # type: ignore[arg-type]
         arrays = [models[0].check(y) for y in ys] if models else []

@@ -25,6 +25,8 @@ future periods are known in advance (planned promotions) and are given with the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 #: Smallest level a row is scaled by (units), so that all-zero windows stay finite.
@@ -101,7 +103,7 @@ def from_lags(
 
 
 def training_rows(
-    ys: list[np.ndarray], season: int, promos: list[np.ndarray | None] | None = None
+    ys: list[np.ndarray], season: int, promos: Sequence[np.ndarray | None] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows and scaled targets y_t / s_t of every period t >= w of every series (stacked)."""
     w = window(season)

@@ -14,6 +14,7 @@ Spreads: the root mean squared in-sample one-step error of the series, for every
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +112,7 @@ class GradientBoosting(Forecaster):
     @classmethod
     def fit_many(
         cls, ys: list[np.ndarray], season: int = 1, promotions: list[np.ndarray] | None = None, **params: Any
-    ) -> list[Forecaster]:
+    ) -> Sequence[Forecaster]:
         """Train one model on every series (and their promotion flags) and return one view per series."""
         from sklearn.ensemble import HistGradientBoostingRegressor
 

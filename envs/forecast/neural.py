@@ -19,6 +19,7 @@ Spreads: the root mean squared in-sample one-step error of the series, for every
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,7 +163,7 @@ class LSTM(Forecaster):
         )
 
     @classmethod
-    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: Any) -> list[Forecaster]:
+    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: Any) -> Sequence[Forecaster]:
         """Train one network on the windows of every series; one view per series."""
         import time
 

@@ -27,9 +27,10 @@ Progress = Callable[[int, int], None]
 
 
 def fit_chunk(model: str, ys: list[np.ndarray], season: int, params: dict[str, Any]) -> list[Forecaster]:
+    """Fit ``model`` to one piece of a panel (run in a worker process)."""
     # Worker processes share the cores: BLAS / OpenMP threads inside them only contend.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return forecaster_class(model).fit_many(ys, season, **params)
+    return list(forecaster_class(model).fit_many(ys, season, **params))
 
 
 def fit_panel(
@@ -61,7 +62,7 @@ def fit_panel(
     if cls.global_model or len(ys) == 0:
         if "jobs" in inspect.signature(cls.fit_many).parameters:
             params = {**params, "jobs": jobs, "progress": progress}
-        fitted = cls.fit_many(list(ys), season, **params)
+        fitted = list(cls.fit_many(list(ys), season, **params))
         if progress:
             progress(len(ys), len(ys))
         return fitted

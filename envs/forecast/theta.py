@@ -31,6 +31,7 @@ non-negative series is floored at 0 and :attr:`Theta.notes` says so.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -216,7 +217,7 @@ class Theta(Forecaster):
         return f"{self.chosen.upper()}, {kind}, alpha={self.alpha:.3f}, theta={self.theta:.3f}"
 
     @classmethod
-    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: object) -> list[Forecaster]:
+    def fit_many(cls, ys: list[np.ndarray], season: int = 1, **params: object) -> Sequence[Forecaster]:
         """Fit every series, each variant's optimisations in one batch."""
         models = [cls(season, **params) for _ in ys]  # type: ignore[arg-type]
         if not models:
