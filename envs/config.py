@@ -95,6 +95,7 @@ class EnvConfig(StrictModel):
     holding_accrual: Literal["end_of_period", "time_weighted"] = "end_of_period"
     periods: PositiveInt = 1000
     simulation: Literal["auto", "per_period", "per_customer"] = "auto"
+    engine: Literal["auto", "simpy", "batched"] = "auto"
 
     @field_validator("lead_time", mode="before")
     @classmethod
@@ -114,6 +115,12 @@ class EnvConfig(StrictModel):
             )
         if self.action.mode == "order_up_to" and self.action.max_level is None:
             raise ValueError("action.max_level is required when action.mode is 'order_up_to'")
+        refusal = self.batched_refusal()
+        if self.engine == "batched" and refusal is not None:
+            raise ValueError(
+                f"engine 'batched' simulates whole periods only, and {refusal[0]}: {refusal[1]}; "
+                "use engine 'simpy', or 'auto' which picks it"
+            )
         if self.simulation == "per_period" and not self.per_period_exact:
             raise ValueError(
                 "simulation 'per_period' needs whole-period lead times and end_of_period holding; "
@@ -128,6 +135,33 @@ class EnvConfig(StrictModel):
         Then one demand event per period gives the same result as one event per customer.
         """
         return self.lead_time.integer and self.holding_accrual == "end_of_period"
+
+    def batched_refusal(self) -> tuple[str, str] | None:
+        """Why the batched engine is not exact for this config, as (key path, reason), or None.
+
+        Its periods are whole: every arrival is on a period boundary and demand is one total per
+        period, so what happens inside a period (which only the SimPy engine simulates) must not
+        change the outcome.
+        """
+        if not self.lead_time.integer:
+            return "env.lead_time", f"lead time '{self.lead_time.dist}' gives fractional lead times"
+        if self.holding_accrual != "end_of_period":
+            return "env.holding_accrual", "'time_weighted' integrates on-hand stock within the period"
+        if self.simulation == "per_customer":
+            return "env.simulation", "'per_customer' asks for one event per customer"
+        return None
+
+    @property
+    def batched_exact(self) -> bool:
+        """True when the batched engine gives exactly the SimPy engine's flows (see batched_refusal)."""
+        return self.batched_refusal() is None
+
+    @property
+    def resolved_engine(self) -> Literal["simpy", "batched"]:
+        """The engine that simulates this config: ``engine``, with ``auto`` -> batched when exact."""
+        if self.engine == "auto":
+            return "batched" if self.batched_exact else "simpy"
+        return self.engine
 
     @property
     def per_customer(self) -> bool:

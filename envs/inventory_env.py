@@ -9,7 +9,8 @@ import numpy as np
 from gymnasium import spaces
 
 from stocklab.envs.config import EnvConfig, parse_env_config
-from stocklab.envs.core.obs import ObsSpec
+from stocklab.envs.core.actions import ActionMap
+from stocklab.envs.core.obs import FORECAST_MEAN, FORECAST_STD, ObsSpec
 from stocklab.envs.engines.simpy_engine import PeriodResult, StockPoint
 
 
@@ -102,15 +103,15 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         self.sim = StockPoint(self.config)
         self.obs_spec = ObsSpec.for_config(self.config)
         self.observation_space = self.obs_spec.space()
+        self.action_map = ActionMap.for_config(self.config)
+        self.order_up_to = self.action_map.order_up_to
         action = self.config.action
-        self.order_up_to = action.mode == "order_up_to"
         top = action.max_level if self.order_up_to else self.config.max_order
         assert top is not None  # EnvConfig requires max_level in order_up_to mode
         n_actions = top + 1
         self.action_space = spaces.Discrete(n_actions)
         self.max_order = self.config.max_order
         self.render_mode = render_mode
-        self._backorder = self.config.unmet_demand == "backorder"
         self._last: PeriodResult | None = None
         # Demand information (observation.information): mean and std per period, computed once for
         # the first periods and extended by doubling, so a step only slices two lists.
@@ -139,13 +140,7 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
 
         Returns (observation, reward = -cost of the period, terminated, truncated, info).
         """
-        a = int(action)
-        if self.order_up_to:
-            q = a - self.sim.inventory_position
-            q = 0 if q < 0 else (q if q < self.max_order else self.max_order)
-        else:
-            q = a
-        r = self.sim.step(q)
+        r = self.sim.step(self.action_map.order(action, self.sim.inventory_position))
         self._last = r
         horizon = self.sim.horizon
         terminated = horizon is not None and self.sim.period >= horizon
@@ -154,24 +149,25 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
 
     def order_quantity(self, action: int) -> int:
         """The units that ``action`` orders in the current state."""
-        if not self.order_up_to:
-            return int(action)
-        return int(min(self.max_order, max(0, int(action) - self.sim.inventory_position)))
+        return self.action_map.order(action, self.sim.inventory_position)
 
     def state_dict(self) -> dict[str, Any]:
-        """The current state by field name (what the observation encodes)."""
+        """The current state by field name (what the observation encodes, in its order)."""
+        return self.obs_spec.select(self._fields())
+
+    def _fields(self) -> dict[str, Any]:
+        """Every state field the observation may hold, by ObsSpec name (units)."""
         sim = self.sim
-        state: dict[str, Any] = {"on_hand": sim.on_hand}
-        if self._backorder:
-            state["backlog"] = sim.backlog
-        if sim.n_pipeline:
-            state["pipeline"] = sim.pipeline()
-        state["inventory_position"] = sim.inventory_position
-        if sim._history:
-            state["recent_demand"] = list(sim.recent_demand)
+        fields: dict[str, Any] = {
+            "on_hand": sim.on_hand,
+            "backlog": sim.backlog,
+            "pipeline": sim.pipeline(),
+            "inventory_position": sim.inventory_position,
+            "recent_demand": list(sim.recent_demand),
+        }
         if self._info_h:
-            state["forecast_mean"], state["forecast_std"] = self.demand_information()
-        return state
+            fields[FORECAST_MEAN], fields[FORECAST_STD] = self.demand_information()
+        return fields
 
     def demand_information(self) -> tuple[list[float], list[float]]:
         """Mean and standard deviation (units) of the demand of this period and the next ones.
@@ -190,20 +186,7 @@ class InventoryEnv(gym.Env[np.ndarray, np.int64]):
         return self._info_mean[t:end], self._info_std[t:end]
 
     def _observe(self) -> np.ndarray:
-        sim = self.sim
-        values: list[float] = [sim.on_hand]
-        if self._backorder:
-            values.append(sim.backlog)
-        if sim.n_pipeline:
-            values.extend(sim.pipeline())
-        values.append(sim.inventory_position)
-        if sim._history:
-            values.extend(sim.recent_demand)
-        if self._info_h:
-            mean, std = self.demand_information()
-            values.extend(mean)
-            values.extend(std)
-        return np.array(values, dtype=np.float32)
+        return self.obs_spec.assemble(self._fields())
 
     def render(self) -> str | None:
         """One text line of the state and last period with ``render_mode='ansi'``, else None."""

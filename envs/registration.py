@@ -1,4 +1,9 @@
-"""Gymnasium registration of stocklab's environments and presets."""
+"""Gymnasium registration of stocklab's environments and presets.
+
+Each id makes an InventoryEnv in TimeLimit with ``gymnasium.make``, and an InventoryVectorEnv (the
+batched engine, no Python loop over sub-environments) with ``gymnasium.make_vec(id, num_envs=N,
+vectorization_mode="vector_entry_point", ...)``.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ def register_envs() -> None:
         gym.register(
             id=env_id,
             entry_point="stocklab.envs.registration:make_inventory_env",
+            vector_entry_point="stocklab.envs.vector_env:make_inventory_vector_env",
             kwargs={} if preset is None else {"preset": preset},
             max_episode_steps=None,
         )

@@ -1,8 +1,11 @@
 """Stable-Baselines3 agents (PPO, A2C, DQN, ... by name) on InventoryEnv.
 
-:class:`SB3Agent` builds ``n_envs`` copies of the env (``DummyVecEnv``, or ``SubprocVecEnv`` with
-``vec_env: subproc``) behind ``VecNormalize`` (running mean/std of observations and returns), and the
-algorithm from an rl-baselines3-zoo style dict::
+:class:`SB3Agent` builds ``n_envs`` copies of the env behind ``VecNormalize`` (running mean/std of
+observations and returns), and the algorithm from an rl-baselines3-zoo style dict. The copies are a
+:class:`~stocklab.agents.sb3.vec_env.BatchedVecEnv` (the batched NumPy engine, all envs in one step;
+the same demand, observations and rewards as the DummyVecEnv of InventoryEnvs it replaces) when the
+env config's engine resolves to ``batched`` (``engine: auto`` and a whole-period config), else a
+``DummyVecEnv`` of InventoryEnvs; ``vec_env: dummy | subproc | batched`` forces a kind::
 
     {"n_envs": 4, "policy": "MlpPolicy", "normalize": true, "learning_rate": "lin_3e-4",
      "n_steps": 256, "policy_kwargs": {"net_arch": [64, 64], "activation_fn": "tanh"}}
@@ -94,14 +97,23 @@ def algorithm_kwargs(
     return out
 
 
-def _wrapper_options(hp: dict[str, Any]) -> tuple[int, str, bool | dict[str, Any]]:
-    """The validated wrapper keys of the hyper-parameters: ``n_envs``, ``vec_env`` and ``normalize``."""
+def _wrapper_options(hp: dict[str, Any], config: EnvConfig) -> tuple[int, str, bool | dict[str, Any]]:
+    """The validated wrapper keys of the hyper-parameters: ``n_envs``, ``vec_env`` and ``normalize``.
+
+    ``vec_env`` defaults to ``batched`` where the env config's engine resolves to the batched engine,
+    else ``dummy``.
+    """
     n_envs = int(hp.get("n_envs", 1))
     if n_envs < 1:
         raise PolicyError(f"hyperparams.n_envs (={n_envs}) must be >= 1")
-    vec_kind = hp.get("vec_env", "dummy")
-    if vec_kind not in ("dummy", "subproc"):
-        raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc")
+    vec_kind = hp.get("vec_env") or ("batched" if config.resolved_engine == "batched" else "dummy")
+    if vec_kind not in ("dummy", "subproc", "batched"):
+        raise PolicyError(f"hyperparams.vec_env: {vec_kind!r}; allowed: dummy, subproc, batched")
+    refusal = config.batched_refusal()
+    if vec_kind == "batched" and refusal is not None:
+        raise PolicyError(
+            f"hyperparams.vec_env: 'batched' cannot simulate this env exactly ({refusal[0]}: {refusal[1]})"
+        )
     norm = hp.get("normalize", True)
     if not isinstance(norm, bool | dict):
         raise PolicyError(f"hyperparams.normalize: {norm!r}; expected true, false or VecNormalize kwargs")
@@ -138,7 +150,8 @@ class SB3Agent:
         cls = algorithm_class(self.algo)
         self.clock = WallClock()
         kwargs = algorithm_kwargs(cls, self.hyperparams, self.clock)
-        self.n_envs, vec_kind, norm = _wrapper_options(self.hyperparams)
+        self.n_envs, vec_kind, norm = _wrapper_options(self.hyperparams, self.env_config)
+        self.vec_kind = vec_kind
         self.venv: Any = self._make_venv(vec_kind)
         self._norm_kwargs: dict[str, Any] | None = None
         if norm:
@@ -151,10 +164,16 @@ class SB3Agent:
         self.evaluations: list[tuple[int, float]] = []
 
     def _make_venv(self, vec_kind: str) -> Any:
-        """``n_envs`` seeded copies of the env in a DummyVecEnv or SubprocVecEnv (``vec_kind``)."""
+        """``n_envs`` seeded copies of the env: a BatchedVecEnv, DummyVecEnv or SubprocVecEnv (``vec_kind``)."""
         from stable_baselines3.common.env_util import make_vec_env
         from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+        if vec_kind == "batched":
+            from stocklab.agents.sb3.vec_env import BatchedVecEnv
+
+            venv = BatchedVecEnv(self.env_config, self.n_envs)
+            venv.seed(self.seed)  # what make_vec_env does: seeds s + i at the first reset
+            return venv
         return make_vec_env(
             make_inventory_env, n_envs=self.n_envs, seed=self.seed, env_kwargs={"config": self.env_config},
             vec_env_cls=SubprocVecEnv if vec_kind == "subproc" else DummyVecEnv,

@@ -54,6 +54,7 @@ from stocklab.baselines.exact.space import (
     check_span,
     enumerate_states,
     estimate_size,
+    order_bounds,
     position_bounds,
 )
 from stocklab.envs.config import EnvConfig, parse_env_config
@@ -250,19 +251,9 @@ class DPInstance:
     def order_range(self, x: np.ndarray, ip: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Orders the DP considers in each state: (lowest, highest, highest the env allows).
 
-        The env allows 0..max_order in ``quantity`` mode; in ``order_up_to`` mode action a orders
-        min(max_order, max(0, a - position)), a in 0..max_level, so a negative position forces
-        an order of at least -position. The DP further cuts orders at max_position - position.
+        See :func:`stocklab.baselines.exact.space.order_bounds`.
         """
-        cfg = self.config
-        if cfg.action.mode == "order_up_to":
-            lo = np.minimum(cfg.max_order, np.maximum(0, -ip))
-            env_hi = np.minimum(cfg.max_order, np.maximum(0, (cfg.action.max_level or 0) - ip))
-        else:
-            lo = np.zeros_like(ip)
-            env_hi = np.full_like(ip, cfg.max_order)
-        hi = np.maximum(lo, np.minimum(env_hi, self.max_position - ip))
-        return lo, hi, env_hi
+        return order_bounds(self.config, self.max_position, ip)
 
     def available(self, x: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Stock facing the period's demand: x, or min(capacity, x + q) when L = 0 (units)."""

@@ -53,6 +53,34 @@ class OptimalPolicy(Policy):
         hit = self._table.get((y, *([0] * self._m)))
         return int(min(inst.config.max_order, max(0, y + (hit or 0) - ip)))
 
+    def act_batch(self, observations: np.ndarray) -> np.ndarray:
+        """Actions for a batch of observations ((B, n) -> (B,)), looked up in the table at once.
+
+        States outside the table (rare: start states, backlog beyond the DP's floor) take :meth:`act`.
+        """
+        obs = np.asarray(observations)
+        states = np.zeros((len(obs), 1 + self._m), dtype=np.int64)
+        states[:, 0] = np.rint(obs[:, self._on_hand])
+        if self._backlog is not None:
+            states[:, 0] -= np.rint(obs[:, self._backlog]).astype(np.int64)
+        pipe = np.rint(obs[:, self._pipe]).astype(np.int64)[:, : self._m]
+        states[:, 1 : 1 + pipe.shape[1]] = pipe
+        if not hasattr(self, "_sorted_keys"):  # the table's states as mixed-radix codes, sorted
+            table = self.instance.states
+            self._lo, self._radix = table.min(axis=0), table.max(axis=0) - table.min(axis=0) + 1
+            codes = np.ravel_multi_index(tuple((table - self._lo).T), self._radix)
+            order = np.argsort(codes)
+            self._sorted_keys, self._sorted_orders = codes[order], self.orders[order]
+        inside = ((states >= self._lo) & (states < self._lo + self._radix)).all(axis=1)
+        keys = np.ravel_multi_index(
+            tuple((np.where(inside[:, None], states, self._lo) - self._lo).T), self._radix
+        )
+        pos = np.minimum(np.searchsorted(self._sorted_keys, keys), len(self._sorted_keys) - 1)
+        actions = self.action_map.actions(self._sorted_orders[pos], obs[:, self._ip])
+        for i in np.flatnonzero(~(inside & (self._sorted_keys[pos] == keys))).tolist():
+            actions[i] = self.act(obs[i])
+        return actions
+
     def act(self, observation: np.ndarray) -> int:
         """The optimal action for one observation (its state looked up, see :meth:`order`)."""
         x = int(round(float(observation[self._on_hand])))

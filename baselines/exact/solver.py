@@ -272,11 +272,7 @@ def base_stock_orders(inst: DPInstance, level: int, ip: np.ndarray) -> np.ndarra
     ``ActionMap.order``.
     """
     amap = inst.action_map
-    want = np.minimum(np.maximum(0, level - ip), amap.max_order)
-    if amap.mode == "quantity":
-        return want
-    action = np.clip(ip + want, 0, amap.max_level)
-    return np.minimum(amap.max_order, np.maximum(0, action - ip))
+    return amap.orders(amap.actions(np.maximum(0, level - ip), ip), ip)
 
 
 def base_stock_cost(inst: DPInstance, level: int, deadline: Deadline | None = None) -> float:

@@ -276,16 +276,28 @@ def _levels_after_order(space: Space, n_demand: int) -> float:
     return float(len(w) * n_demand)
 
 
-def _order_bounds(space: Space, ip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lowest and highest order (units) the DP considers at positions ``ip`` (``order_range``)."""
-    cfg = space.config
-    if cfg.action.mode == "order_up_to":
-        lo = np.minimum(cfg.max_order, np.maximum(0, -ip))
-        env_hi = np.minimum(cfg.max_order, np.maximum(0, (cfg.action.max_level or 0) - ip))
+def order_bounds(
+    config: EnvConfig, max_position: int, ip: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orders the DP considers at positions ``ip``: (lowest, highest, highest the env allows), units.
+
+    The env allows 0..max_order in ``quantity`` mode; in ``order_up_to`` mode action a orders
+    min(max_order, max(0, a - position)), a in 0..max_level, so a negative position forces an order
+    of at least -position. The DP further cuts orders at ``max_position`` - position.
+    """
+    if config.action.mode == "order_up_to":
+        lo = np.minimum(config.max_order, np.maximum(0, -ip))
+        env_hi = np.minimum(config.max_order, np.maximum(0, (config.action.max_level or 0) - ip))
     else:
         lo = np.zeros_like(ip)
-        env_hi = np.full_like(ip, cfg.max_order)
-    return lo, np.maximum(lo, np.minimum(env_hi, space.upper - ip))
+        env_hi = np.full_like(ip, config.max_order)
+    return lo, np.maximum(lo, np.minimum(env_hi, max_position - ip)), env_hi
+
+
+def _order_bounds(space: Space, ip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest order (units) the DP considers at positions ``ip``."""
+    lo, hi, _ = order_bounds(space.config, space.upper, ip)
+    return lo, hi
 
 
 def _order_count(space: Space, ip: np.ndarray) -> np.ndarray:

@@ -49,6 +49,15 @@ class ClassicPolicy(Policy):
         """The policy for an env built from ``config``, with the given parameters."""
         return cls(ObsSpec.for_config(config), ActionMap.for_config(config), **params)
 
+    def act_batch(self, observations: np.ndarray) -> np.ndarray:
+        """Actions for a batch of observations ((B, n) -> (B,)): :meth:`orders` through the action map."""
+        ip = np.asarray(observations)[:, self._ip]
+        return self.action_map.actions(self.orders(np.rint(ip).astype(np.int64)), ip)
+
+    def orders(self, position: np.ndarray) -> np.ndarray:
+        """Units wanted at whole inventory positions ``position`` (int64 (B,)); the batch form of act."""
+        raise NotImplementedError
+
 
 class BaseStock(ClassicPolicy):
     """Order up to level S: q = max(0, S - IP)."""
@@ -64,6 +73,10 @@ class BaseStock(ClassicPolicy):
         """Order max(0, S - IP), through the action map."""
         ip = self.inventory_position(observation)
         return self.action_map.action(max(0, self.level - round(ip)), ip)
+
+    def orders(self, position: np.ndarray) -> np.ndarray:
+        """Units wanted at whole inventory positions (batch form of :meth:`act`)."""
+        return np.maximum(self.level - position, 0)
 
     def params(self) -> dict[str, Any]:
         """The level S (units)."""
@@ -88,6 +101,10 @@ class SS(ClassicPolicy):
         ip = self.inventory_position(observation)
         ipr = round(ip)
         return self.action_map.action(self.S - ipr if ipr <= self.s else 0, ip)
+
+    def orders(self, position: np.ndarray) -> np.ndarray:
+        """Units wanted at whole inventory positions (batch form of :meth:`act`)."""
+        return np.where(position <= self.s, self.S - position, 0)
 
     def params(self) -> dict[str, Any]:
         """The reorder point s and order-up-to level S (units)."""
@@ -121,6 +138,11 @@ class RQ(ClassicPolicy):
         n = min(-((ipr - self.r - 1) // self.Q), self._max_batches)  # ceil((r + 1 - ip) / Q)
         return self.action_map.action(n * self.Q, ip)
 
+    def orders(self, position: np.ndarray) -> np.ndarray:
+        """Units wanted at whole inventory positions (batch form of :meth:`act`)."""
+        n = np.minimum(-((position - self.r - 1) // self.Q), self._max_batches)
+        return np.where(position > self.r, 0, n * self.Q)
+
     def params(self) -> dict[str, Any]:
         """The reorder point r and batch size Q (units)."""
         return {"r": self.r, "Q": self.Q}
@@ -139,6 +161,10 @@ class ConstantOrder(ClassicPolicy):
     def act(self, observation: np.ndarray) -> int:
         """Order ``quantity``, through the action map."""
         return self.action_map.action(self.quantity, self.inventory_position(observation))
+
+    def orders(self, position: np.ndarray) -> np.ndarray:
+        """Units wanted at whole inventory positions (batch form of :meth:`act`)."""
+        return np.full(len(position), self.quantity, dtype=np.int64)
 
     def params(self) -> dict[str, Any]:
         """The constant order quantity (units)."""
@@ -160,6 +186,10 @@ class CappedBaseStock(ClassicPolicy):
         """Order min(cap, max(0, S - IP)), through the action map."""
         ip = self.inventory_position(observation)
         return self.action_map.action(min(self.cap, max(0, self.level - round(ip))), ip)
+
+    def orders(self, position: np.ndarray) -> np.ndarray:
+        """Units wanted at whole inventory positions (batch form of :meth:`act`)."""
+        return np.minimum(np.maximum(self.level - position, 0), self.cap)
 
     def params(self) -> dict[str, Any]:
         """The level S and the cap (units)."""

@@ -8,7 +8,8 @@
   capacity): a coarse-to-fine grid search. Each candidate is scored exactly by the DP
   (``stocklab.baselines.exact.solver.evaluate_policy``) when the DP accepts the instance and its state space
   is small, else by simulation: every candidate runs on the same episode seeds
-  (``stocklab.envs.core.seeding.episode_seeds``) through ``stocklab.envs.rollout.episode_costs``, so the
+  (``stocklab.envs.core.seeding.episode_seeds``) through ``stocklab.envs.rollout.episode_costs`` (on the
+  batched engine, all episodes at once, where it is exact), so the
   comparison between candidates is on common random numbers.
 
 "Exact" also requires that the orders the policy wants fit ``max_order``: orders above the
@@ -251,7 +252,7 @@ def _search(
 
     def simulate(point: tuple[int, ...]) -> float:
         policy = build_policy(kind, config, _to_params(kind, point))
-        costs = episode_costs(config, policy.act, seeds, periods, warmup)
+        costs = episode_costs(config, policy, seeds, periods, warmup)
         per_episode[point] = costs
         return float(costs.mean())
 

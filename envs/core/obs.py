@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -124,6 +125,48 @@ class ObsSpec:
         return spaces.Box(low=low, high=high, dtype=np.float32)
 
     # ------------------------------------------------------------ conversion
+    def select(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The spec's fields, in layout order, picked by name from ``fields`` (extra names are ignored).
+
+        This is the state dict a policy or a deployment sees; values are passed through unchanged.
+        """
+        return {f.name: fields[f.name] for f in self.fields}
+
+    def assemble(self, fields: Mapping[str, Any]) -> np.ndarray:
+        """The observation (float32) from field values by name: the layout's only builder.
+
+        For one state, a field is a number or a sequence of its size; the result has shape (size,).
+        For a batch of B states, every field is a NumPy array: of shape (B,) (or (B, 1)) for a field of
+        size 1, (B, n) for a field of size n; the result has shape (B, size). Values are not checked (see
+        :meth:`vector` for validated input from outside).
+        """
+        picked = self.select(fields)
+        first = picked[self.fields[0].name]
+        if not isinstance(first, np.ndarray) or first.ndim == 0:  # one state
+            values: list[Any] = []
+            for v in picked.values():
+                if isinstance(v, Sequence | np.ndarray):
+                    values.extend(v)
+                else:
+                    values.append(v)
+            return np.asarray(values, dtype=np.float32)
+        out = np.empty((len(first), self.size), dtype=np.float32)
+        for (start, stop), v in zip(self._slices, picked.values()):
+            if stop - start == 1 and v.ndim == 1:
+                out[:, start] = v
+            else:
+                out[:, start:stop] = v
+        return out
+
+    @cached_property
+    def _slices(self) -> list[tuple[int, int]]:
+        """(start, stop) of every field in the vector, in layout order."""
+        out, start = [], 0
+        for f in self.fields:
+            out.append((start, start + f.size))
+            start += f.size
+        return out
+
     def vector(self, state: Mapping[str, Any]) -> np.ndarray:
         """Turn a state dict into the observation vector; ``inventory_position`` is derived if absent.
 

@@ -2,49 +2,23 @@
 
 Every policy answers SB3's ``PolicyPredictor`` call, ``predict(observation, state=None,
 episode_start=None, deterministic=True) -> (action, state)``, so one evaluator (ours, or SB3's
-``evaluate_policy``) serves all. Subclasses implement :meth:`act` for one observation vector.
+``evaluate_policy``) serves all. Subclasses implement :meth:`act` for one observation vector, and may
+implement :meth:`act_batch` for a batch of observations (one row per stocking point or episode) as
+array arithmetic. A policy with per-episode memory (it overrides :meth:`reset`) is ``stateful``: the
+batched rollout then steps it one episode at a time, so its memory never mixes two episodes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from stocklab.envs.core.actions import ActionMap
 from stocklab.envs.core.obs import ObsSpec
 
-if TYPE_CHECKING:  # the config composes demand models; the core contract only reads it
-    from stocklab.envs.config import EnvConfig
-
-
-@dataclass(frozen=True)
-class ActionMap:
-    """Converts an order quantity (units) into the env's action and back, for either action mode."""
-
-    mode: str
-    max_order: int
-    max_level: int | None
-
-    @classmethod
-    def for_config(cls, config: EnvConfig) -> ActionMap:
-        """The action map of an env built from ``config``."""
-        return cls(config.action.mode, config.max_order, config.action.max_level)
-
-    def action(self, order: int, inventory_position: float) -> int:
-        """The action that orders ``order`` units (clipped to what the action space allows)."""
-        order = max(0, min(int(order), self.max_order))
-        if self.mode == "quantity":
-            return order
-        assert self.max_level is not None
-        return int(max(0, min(self.max_level, round(inventory_position) + order)))
-
-    def order(self, action: int, inventory_position: float) -> int:
-        """The units ``action`` orders when the inventory position is ``inventory_position``."""
-        if self.mode == "quantity":
-            return int(action)
-        return int(min(self.max_order, max(0, int(action) - round(inventory_position))))
+__all__ = ["ActionMap", "Policy"]
 
 
 class Policy(ABC):
@@ -62,9 +36,22 @@ class Policy(ABC):
     def act(self, observation: np.ndarray) -> int:
         """The action (an index into the env's Discrete action space) for one observation."""
 
+    def act_batch(self, observations: np.ndarray) -> np.ndarray:
+        """Actions (int64, shape (B,)) for observations of shape (B, n), one row per state.
+
+        The default calls :meth:`act` row by row; stateless policies override it with array arithmetic
+        that gives the same actions. Only meaningful for policies that are not :attr:`stateful`.
+        """
+        return np.fromiter((self.act(o) for o in observations), dtype=np.int64, count=len(observations))
+
     def reset(self) -> None:
         """Forget per-episode memory (e.g. a period counter); called at the start of every episode."""
         return None  # stateless by default
+
+    @property
+    def stateful(self) -> bool:
+        """True when the policy keeps per-episode memory (it overrides :meth:`reset`)."""
+        return type(self).reset is not Policy.reset
 
     def predict(
         self,

@@ -11,43 +11,51 @@ from typing import Any
 
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.policy import Policy
-from stocklab.envs.rollout import episode_infos
+from stocklab.envs.rollout import rollout
 from stocklab.experiments.analysis.kpis import EpisodeStats
 
 #: One row of the trace of an episode: see :data:`stocklab.experiments.store.TRACE_COLUMNS`.
 TraceRow = tuple[int, float, int, int, int, int, int]
 
 
+def run_episodes(
+    env: EnvConfig,
+    policy: Policy,
+    seeds: list[int],
+    periods: int,
+    warmup: int = 0,
+    trace_periods: int = 0,
+) -> list[tuple[EpisodeStats, list[TraceRow]]]:
+    """Evaluation episodes, one per seed: ``warmup`` periods, then ``periods`` measured periods.
+
+    Returns, per episode, the KPI sums of the measured periods and, for ``trace_periods`` > 0, the
+    first measured periods as trace rows (period, inventory position before ordering, on hand,
+    backlog, order, demand, lost). When the policy sees a forecast (``observation.information:
+    forecast``; field ``forecast_mean``, entry 0 = the period about to be served), each period's
+    forecast is scored against its demand (the forecast-accuracy KPIs). The episodes run on the env's
+    engine (:func:`stocklab.envs.rollout.rollout`); an episode's numbers depend on its seed alone, so
+    they are the same whichever episodes run together.
+    """
+    ro = rollout(env, policy, seeds, periods, warmup)
+    out = []
+    for e in range(len(seeds)):
+        stats, trace = EpisodeStats(), []
+        for t, info in enumerate(ro.infos(e)):
+            stats.add(info)
+            if t < trace_periods:
+                trace.append(
+                    (t, info["position"], info["on_hand"], info["backlog"], info["order"], info["demand"],
+                     info["lost"])
+                )  # fmt: skip
+        out.append((stats, trace))
+    return out
+
+
 def run_episode(
     env: EnvConfig, policy: Policy, seed: int, periods: int, warmup: int = 0, trace_periods: int = 0
 ) -> tuple[EpisodeStats, list[TraceRow]]:
-    """One evaluation episode: ``warmup`` periods, then ``periods`` measured periods, under ``seed``.
-
-    Returns the KPI sums of the measured periods and, for ``trace_periods`` > 0, the first measured
-    periods as trace rows (period, inventory position before ordering, on hand, backlog, order,
-    demand, lost). When the policy sees a forecast (``observation.information: forecast``; field
-    ``forecast_mean``, entry 0 = the period about to be served), each period's forecast is scored
-    against its demand (the forecast-accuracy KPIs).
-    """
-    policy.reset()  # policies that count periods (forecast hooks) start a new episode
-    spec = policy.obs_spec
-    ip = spec.index("inventory_position").start
-    fc = spec.index("forecast_mean").start if env.observation.information == "forecast" else None
-    seen: list[tuple[float, float | None]] = []  # (inventory position, forecast) at each decision
-
-    def act(obs: Any) -> int:
-        seen.append((float(obs[ip]), None if fc is None else float(obs[fc])))
-        return policy.act(obs)
-
-    stats, trace = EpisodeStats(), []
-    for t, info in enumerate(episode_infos(env, act, seed, periods, warmup)):
-        position, forecast = seen[warmup + t]
-        stats.add(info if forecast is None else {**info, "forecast": forecast})
-        if t < trace_periods:
-            trace.append(
-                (t, position, info["on_hand"], info["backlog"], info["order"], info["demand"], info["lost"])
-            )
-    return stats, trace
+    """One evaluation episode (see :func:`run_episodes`)."""
+    return run_episodes(env, policy, [seed], periods, warmup, trace_periods)[0]
 
 
 def evaluate(
@@ -59,10 +67,9 @@ def evaluate(
     progress: Callable[[], None] | None = None,
 ) -> list[EpisodeStats]:
     """One episode per seed (``warmup`` + ``periods`` periods each); KPIs of the measured periods."""
-    out = []
-    for seed in seeds:
-        out.append(run_episode(env, policy, seed, periods, warmup)[0])
-        if progress is not None:
+    out = [stats for stats, _ in run_episodes(env, policy, seeds, periods, warmup)]
+    if progress is not None:
+        for _ in out:
             progress()
     return out
 

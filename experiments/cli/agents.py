@@ -1,65 +1,12 @@
-"""CLI commands: `stocklab train` (one learning agent of a config) and `stocklab bench optimality`."""
+"""CLI command: `stocklab bench optimality` (learned policies against the exact optimum)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from stocklab.experiments.cli.common import fail, out, print_json
-
-
-def train(
-    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
-    policy: Annotated[str, typer.Option("--policy", help="Name of a learning policy in the config.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the trained agent.")],
-    steps: Annotated[int | None, typer.Option(min=1, help="Env steps (default: train.steps).")] = None,
-    progress: Annotated[bool, typer.Option(help="Progress bar (only on a terminal).")] = True,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
-) -> None:
-    """Train one learning agent of a config (q_learning, sarsa, ppo, a2c, dqn) and save it.
-
-    The agent is saved to --out/agent (resumable; stocklab.agents.factory.load_policy reads it);
-    checkpoints and TensorBoard logs go beside it.
-    """
-    from stocklab.agents.factory import train_agent
-    from stocklab.envs.core.errors import ConfigError, StocklabError
-    from stocklab.experiments.config import load_config
-    from stocklab.experiments.kinds import REGISTRY
-
-    try:
-        cfg = load_config(config, set_)
-        spec = next((p for p in cfg.policies if p.name == policy), None)
-        learners = REGISTRY.names("agent")
-        if spec is None or spec.kind not in learners:
-            names = [p.name for p in cfg.policies if p.kind in learners]
-            raise ConfigError(f"--policy {policy!r}: no learning policy of that name; choose from {names}")
-        t = spec.train
-        budget = steps or t.steps
-        if budget is None:
-            raise ConfigError(f"policies.{policy}.train.steps: required (or pass --steps)")
-        result = train_agent(
-            spec.kind, cfg.env, budget, spec.hyperparams, seed=t.seed or 0, eval_every=t.eval_every,
-            episodes=t.episodes, periods=t.periods, patience=t.patience, run_dir=out_dir,
-            progress_bar=progress,
-        )  # fmt: skip
-        saved = result.agent.save(out_dir / "agent")  # resumable; load_policy reads it too
-    except StocklabError as exc:
-        fail(exc)
-    summary = {
-        "policy": policy, "kind": spec.kind, "steps": result.steps, "seconds": result.seconds,
-        "steps_per_s": result.steps / max(result.seconds, 1e-9), "saved": str(saved),
-        "evaluations": [{"step": s, "cost": c} for s, c in result.evaluations],
-    }  # fmt: skip
-    if as_json:
-        print_json(summary)
-        return
-    out.print(f"{policy} ({spec.kind}): {result.steps:,} steps in {result.seconds:.1f} s -> {saved}")
-    if result.evaluations:
-        best = min(result.evaluations, key=lambda e: e[1])
-        out.print(f"best evaluation: {best[1]:.4f} per period at step {best[0]:,}")
 
 
 def bench_optimality(
@@ -113,5 +60,4 @@ def bench_optimality(
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this module's commands to the ``stocklab`` app (and its ``bench`` group)."""
-    app.command()(train)
     bench_app.command("optimality")(bench_optimality)

@@ -19,7 +19,18 @@ app = typer.Typer(
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed, optimality).")
 app.add_typer(bench_app, name="bench")
 
-for _module in ("simulate", "optimal", "tune", "agents", "demand", "run", "export"):
+for _module in (
+    "simulate",
+    "optimal",
+    "tune",
+    "agents",
+    "demand",
+    "run",
+    "export",
+    "deploy",
+    "engine",
+    "train",
+):
     importlib.import_module(f"stocklab.experiments.cli.{_module}").register(app, bench_app)
 
 

@@ -1,4 +1,4 @@
-"""CLI commands: `stocklab export`, `stocklab act` and `stocklab serve`."""
+"""CLI commands: `stocklab export`, `stocklab act` and `stocklab bench latency`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stocklab.experiments.cli.common import err, fail, print_json
+from stocklab.experiments.cli.common import fail, print_json
 from stocklab.experiments.cli.common import out as console
 
 
@@ -218,42 +218,8 @@ def act(
         fail(exc)
 
 
-def serve(
-    policy_dir: Annotated[Path, typer.Argument(help="Exported policy directory.")],
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")] = 8000,
-    log: Annotated[Path | None, typer.Option(help="Decision log (JSONL).")] = None,
-) -> None:
-    """HTTP JSON decision service: POST /decide, GET /health, GET /policy."""
-    from stocklab.envs.core.errors import StocklabError
-    from stocklab.experiments.deploy.runtime import load_policy
-    from stocklab.experiments.deploy.service import make_server
-
-    try:
-        policy = load_policy(policy_dir)
-    except StocklabError as exc:
-        fail(exc)
-    log_path = log or policy_dir / "decisions.jsonl"
-    try:
-        server = make_server(policy, host, port, log_path)
-    except OSError as exc:
-        err.print(f"error: cannot listen on {host}:{port} ({exc.strerror})")
-        raise typer.Exit(2) from None
-    bound = server.server_address
-    err.print(
-        f"serving {policy.name} on http://{bound[0]}:{bound[1]} (decision log: {log_path}); Ctrl-C stops"
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this module's commands to the ``stocklab`` app (and its ``bench`` group)."""
     bench_app.command("latency")(bench_latency)
     app.command("export")(export_cmd)
     app.command()(act)
-    app.command()(serve)

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from stocklab.envs.core.errors import ConfigError
+from stocklab.envs.core.storage import check_output_dir
 from stocklab.experiments.deploy.artefact import MANIFEST, artefact_contents
 
 #: What ``stocklab run`` writes into a run folder besides its lock file ``.lock``.
@@ -69,13 +70,7 @@ def _refuse_special(target: Path, label: str, protect: Iterable[Path]) -> None:
 
 
 def _check_writable_parent(target: Path, label: str) -> None:
-    existing = target.parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"{label}: {existing} is a file, so no folder can be made under it")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{label}: no permission to write in {existing}")
+    check_output_dir(target.parent, label)
 
 
 def check_artefact_dir(

@@ -158,6 +158,7 @@ def _load_onnx(
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-wait between calls
     try:
         session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for invalid models
@@ -303,7 +304,7 @@ class DeployedPolicy:
         return np.vstack(rows) if rows else np.empty((0, self.obs_spec.size), dtype=np.float32)
 
     def orders_from_observations(self, obs: np.ndarray) -> np.ndarray:
-        """Order quantities (units) for a batch of observation vectors."""
+        """Order quantities (units) for a batch of observation vectors (``ActionMap.order``, vectorised)."""
         actions = np.asarray(self._actions(obs), dtype=np.int64).reshape(-1)
         if len(actions) != len(obs):
             raise PolicyError(
@@ -315,11 +316,11 @@ class DeployedPolicy:
                 f"{self.directory}: the policy returned action {int(actions[bad][0])}, outside the env's "
                 f"action space 0..{self._n_actions - 1}"
             )
-        return np.fromiter(
-            (self.action_map.order(int(a), float(o[self._ip])) for a, o in zip(actions, obs)),
-            dtype=np.int64,
-            count=len(obs),
-        )
+        if self.action_map.mode == "quantity":
+            return actions
+        # np.rint rounds half to even, like round() in ActionMap.order
+        ip = np.rint(obs[:, self._ip].astype(np.float64)).astype(np.int64)
+        return np.clip(actions - ip, 0, self.action_map.max_order)
 
     def decide(self, state: Mapping[str, Any]) -> int:
         """The order (units) for one state, e.g. ``{"on_hand": 7, "pipeline": [5, 3]}``."""

@@ -79,22 +79,3 @@ def test_cli_json_and_errors() -> None:
     assert res.exit_code == 2 and "unknown agent 'q_lerning'" in res.output
     res = runner.invoke(app, ["bench", "optimality", "--instances", "L7"])
     assert res.exit_code == 2 and "unknown instance" in res.output
-
-
-def test_cli_train_saves_a_resumable_agent(tmp_path) -> None:
-    from stocklab.agents.factory import load_policy
-
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(
-        "name: t\nenv: {lead_time: 1, max_order: 10, periods: 200}\n"
-        "policies: [{name: ql, kind: q_learning, train: {steps: 3000, eval_every: 1000, episodes: 1, periods: 100}},"
-        " {name: bs, kind: base_stock}]\n"
-    )
-    res = runner.invoke(app, ["train", str(cfg), "--policy", "ql", "--out", str(tmp_path / "out"), "--json"])
-    assert res.exit_code == 0, res.output
-    data = json.loads(res.stdout)
-    assert data["steps"] == 3000 and [e["step"] for e in data["evaluations"]] == [1000, 2000, 3000]
-    policy = load_policy(data["saved"])
-    assert policy.num_timesteps == 3000  # type: ignore[attr-defined]
-    res = runner.invoke(app, ["train", str(cfg), "--policy", "bs", "--out", str(tmp_path / "x")])
-    assert res.exit_code == 2 and "no learning policy" in res.output

@@ -331,7 +331,8 @@ def test_report_files_are_group_readable(variant):
 
 
 def test_engine_is_reported(run_dir, variant):
-    assert "| simulation engine | simpy |" in (run_dir / "report.md").read_text()  # no env.engine: simpy
+    # the resolved config carries env.engine (default auto); a whole-period config resolves to batched
+    assert "| simulation engine | auto → batched |" in (run_dir / "report.md").read_text()
     assert "| simulation engine | batched |" in (variant / "report.md").read_text()
     assert engine_name({"env": {"engine": "simpy"}}) == "simpy"
     assert engine_name({"env": {"engine": "auto"}}).startswith("auto")
