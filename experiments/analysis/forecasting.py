@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stocklab.envs.core.storage import atomic_path
 from stocklab.envs.forecast.backtest import BacktestResult, rolling_origin
 from stocklab.envs.forecast.base import Forecaster, fit_forecaster, forecaster_class
 from stocklab.envs.forecast.panel import fit_panel
@@ -119,8 +120,8 @@ def plot_forecast(
     )  # fmt: skip
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
 

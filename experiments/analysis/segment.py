@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from stocklab.envs.core.errors import ConfigError, did_you_mean
+from stocklab.envs.core.storage import atomic_path
 from stocklab.envs.forecast.stats import quiet_single_thread, stl_strengths
 from stocklab.envs.sales.history import SalesHistory
 
@@ -258,8 +259,8 @@ def plot_segments(table: pd.DataFrame, path: Path, title: str = "", method: str 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
 
@@ -286,8 +287,8 @@ def plot_dendrogram(table: pd.DataFrame, path: Path, k: int, title: str = "") ->
         xlabel="SKUs (merged groups in brackets)", ylabel="Ward distance", title=title or "Ward dendrogram"
     )
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
 

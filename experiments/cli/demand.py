@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stocklab.experiments.cli.common import JsonOpt, fail, print_json
+from stocklab.experiments.cli.common import JsonOpt, err, fail, print_json
 from stocklab.experiments.cli.common import out as console
 
 HistoryArg = Annotated[
@@ -19,10 +19,14 @@ CapOpt = Annotated[
 
 
 def _history(source: str, cap_outliers: bool):  # noqa: ANN202 - SalesHistory, imported lazily
+    """Load and clean ``source``; the repairs cleaning made are printed on stderr, never silent."""
     from stocklab.envs.sales.clean import CleaningOptions
     from stocklab.envs.sales.history import load_history
 
-    return load_history(source, CleaningOptions(outliers="cap" if cap_outliers else "keep"))
+    hist = load_history(source, CleaningOptions(outliers="cap" if cap_outliers else "keep"))
+    if hist.report.changes:
+        err.print(hist.report.summary(limit=10), highlight=False, markup=False, soft_wrap=True)
+    return hist
 
 
 def forecast(
@@ -50,16 +54,21 @@ def forecast(
     from rich.table import Table
 
     from stocklab.envs.core.errors import StocklabError
+    from stocklab.envs.core.storage import check_output_dir, write_text
+    from stocklab.envs.forecast.base import forecaster_class
     from stocklab.experiments.analysis.forecasting import plot_forecast, run_forecast
 
     try:
+        forecaster_class(model)  # a misspelt name fails before the history is read
+        out = check_output_dir(out)
         hist = _history(history, cap_outliers)
         figures, result, final = run_forecast(hist, sku, model, horizon, origins)
     except StocklabError as exc:
         fail(exc)
+    figures["cleaning"] = hist.report.counts()
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in sku)
     figures["plot"] = str(plot_forecast(hist, sku, result, final, out / f"{safe}_{model}.png"))
-    (out / f"{safe}_{model}.json").write_text(json.dumps(figures, indent=2, default=float) + "\n")
+    write_text(out / f"{safe}_{model}.json", json.dumps(figures, indent=2, default=float) + "\n")
     if as_json:
         print_json(figures)
         return
@@ -96,23 +105,25 @@ def segment(
     and (hierarchical) dendrogram.png.
     """
     from stocklab.envs.core.errors import StocklabError
+    from stocklab.envs.core.storage import check_output_dir
     from stocklab.experiments.analysis import segment as seg
+    from stocklab.experiments.store import write_csv
 
     try:
         seg.check_classes(select or [])
         seg.check_method(method)
+        out = check_output_dir(out)
         hist = _history(history, cap_outliers)
         table = seg.segment(hist, k=k, seed=seed, method=method, eps=eps, min_samples=min_samples)
         chosen = seg.select_skus(table, classes=select) if select else None
         compare = seg.compare_methods(table, k, seed, min_samples)
     except StocklabError as exc:
         fail(exc)
-    out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "segments.csv"
-    table.to_csv(csv_path, index=False)
+    write_csv(csv_path, table)
     title = f"{history}: {len(table)} SKUs"
     figures = {**seg.summary(table), "method": method, "silhouette": compare[method]["silhouette"],
-               "methods": compare, "table": str(csv_path),
+               "methods": compare, "table": str(csv_path), "cleaning": hist.report.counts(),
                "plot": str(seg.plot_segments(table, out / "segments.png", title=title, method=method))}  # fmt: skip
     if method == "hierarchical":
         figures["dendrogram"] = str(seg.plot_dendrogram(table, out / "dendrogram.png", k, title=title))

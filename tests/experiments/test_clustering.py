@@ -56,7 +56,7 @@ def test_clusters_are_numbered_by_increasing_mean_and_noise_stays():
     assert silhouette(np.zeros((3, 2)), np.array([0, 0, 0])) is None
 
 
-@pytest.mark.parametrize("method", ["dbscan", "hierarchical"])
+@pytest.mark.parametrize("method", ["kmeans", "dbscan", "hierarchical"])
 def test_segment_cli_methods(tmp_path, method):
     result = CliRunner().invoke(
         app,
@@ -75,7 +75,7 @@ def test_segment_cli_methods(tmp_path, method):
         ],
     )
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
+    figures = json.loads(result.stdout)
     assert figures["method"] == method and set(figures["methods"]) == {"kmeans", "dbscan", "hierarchical"}
     assert (tmp_path / "segments.png").exists()
     if method == "hierarchical":
