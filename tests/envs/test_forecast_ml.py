@@ -56,6 +56,7 @@ def test_gradient_boosting_learns_the_promotion_uplift():
     assert forecast[future == 0].mean() == pytest.approx(100, rel=0.08)
 
 
+@pytest.mark.slow
 def test_lstm_is_seeded_global_and_learns_a_shared_pattern():
     ys = seasonal_panel(12, 72, seed=1)
     train = [y[:60] for y in ys]
@@ -97,6 +98,7 @@ def test_prophet_missing_is_a_config_error(monkeypatch):
         make_forecaster("prophet", 12).fit(np.arange(30.0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["combo", "auto", "theta", "lstm", "prophet"])
 def test_forecast_cli_with_the_new_models(tmp_path, model):
     args = ["forecast", "demo", "--sku", "SEASONAL", "--model", model, "--horizon", "6", "--origins", "2"]

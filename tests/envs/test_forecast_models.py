@@ -110,7 +110,7 @@ def simulate_ets(n, m, alpha, gamma, sigma, seed):
 
 
 def test_ets_recovers_known_parameters_and_chooses_the_true_family():
-    y = simulate_ets(800, 4, alpha=0.3, gamma=0.15, sigma=2.0, seed=3)
+    y = simulate_ets(500, 4, alpha=0.3, gamma=0.15, sigma=2.0, seed=3)
     model = ETS(season=4, multiplicative=False).fit(y)
     assert model.spec == "A,N,A"
     assert model.chosen.alpha == pytest.approx(0.3, abs=0.06)
@@ -118,13 +118,14 @@ def test_ets_recovers_known_parameters_and_chooses_the_true_family():
     assert model.chosen.sigma == pytest.approx(2.0, rel=0.1)
     # A series without season and trend: simple exponential smoothing wins by AICc.
     rng = np.random.default_rng(4)
-    walk = 100 + np.cumsum(rng.normal(0, 1, 400)) * 0.4 + rng.normal(0, 1, 400)
+    walk = 100 + np.cumsum(rng.normal(0, 1, 150)) * 0.4 + rng.normal(0, 1, 150)
     assert ETS(season=12, multiplicative=False).fit(walk).spec == "A,N,N"
 
 
+@pytest.mark.slow
 def test_ets_batch_equals_one_at_a_time_and_any_number_of_jobs():
     rng = np.random.default_rng(5)
-    ys = [simulate_ets(60 + 7 * i, 4, 0.2, 0.1, 1.5, seed=i) + rng.normal(0, 1) for i in range(6)]
+    ys = [simulate_ets(60 + 7 * i, 4, 0.2, 0.1, 1.5, seed=i) + rng.normal(0, 1) for i in range(3)]
     batch = ETS.fit_many(ys, 4)
     alone = [ETS(4).fit(y) for y in ys]
     two = fit_panel("ets", ys, 4, jobs=2, chunks=3)
