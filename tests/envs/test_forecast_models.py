@@ -162,6 +162,20 @@ def test_guard_on_a_series_built_to_make_ets_forecast_below_zero():
     assert refused and refused[0].aicc < model.chosen.aicc
 
 
+def test_guard_on_a_series_built_to_make_ets_forecast_above_ten_times_its_max():
+    # Flat at 1, then a geometric climb to 100 in 6 periods (+46 in the last one): a trend model
+    # carries it on, and damped at phi = 0.98 it still adds sum_{j=1}^{24} 0.98^j = 18.9 periods'
+    # worth of trend, past 10 x 100 within 24 periods. The next model without a trend is sane.
+    y = np.concatenate([np.full(30, 1.0), np.geomspace(2, 100, 6)])
+    model = ETS(1).fit(y)
+    assert model.notes and all("> 10 x max 100" in note for note in model.notes)
+    refused = sorted((c for c in model.candidates if sane(c.forecast(24), y)), key=lambda c: c.aicc)
+    assert refused and refused[0].aicc < model.chosen.aicc and refused[0].spec.trend == "Ad"
+    assert refused[0].forecast(24).max() > 1000.0
+    forecast = model.predict(24)
+    assert forecast.min() >= 0 and forecast.max() <= 1000.0
+
+
 # ---------------------------------------------------------------------------------------------- theta
 def test_ols_path_is_least_squares_on_every_prefix():
     y = np.random.default_rng(6).normal(10, 3, 30)
