@@ -61,7 +61,11 @@ class AgentKind(PolicyKind):
             TABULAR_AGENTS[self.name](env, spec.hyperparams, seed=0)  # validates hyperparams and discretiser
             return
         if not deep:
-            return  # the SB3 checks import torch: `stocklab run` runs them before any work
+            return
+        from stocklab.agents.sb3.hyperparams import check_without_torch
+
+        if check_without_torch(self.name, spec.hyperparams):
+            return  # decided from SB3's source: no torch import, so `validate` stays fast
         from stocklab.agents.sb3.agent import algorithm_kwargs
         from stocklab.agents.sb3.policy import algorithm_class
 

@@ -36,10 +36,10 @@ from stocklab.agents.sb3.callbacks import (
     keep_best_callback,
     time_limit_callback,
 )
+from stocklab.agents.sb3.hyperparams import WRAPPER_KEYS, accepted_keys, check_keys, check_schedule
 from stocklab.agents.sb3.policy import (
     MODEL_FILE,
     VECNORM_PKL,
-    WRAPPER_KEYS,
     SB3Policy,
     algorithm_class,
     policy_kwargs_from_config,
@@ -48,12 +48,9 @@ from stocklab.agents.sb3.policy import (
     write_meta,
 )
 from stocklab.envs.config import EnvConfig, parse_env_config
-from stocklab.envs.core.errors import PolicyError, did_you_mean
+from stocklab.envs.core.errors import PolicyError
 from stocklab.envs.core.storage import atomic_path
 from stocklab.envs.registration import make_inventory_env
-
-#: Constructor arguments set by the agent itself, not by hyper-parameters.
-RESERVED = ("env", "seed", "tensorboard_log", "verbose", "device", "_init_setup_model")
 
 
 def linear_schedule(start: float, clock: WallClock | None = None) -> Any:
@@ -68,33 +65,20 @@ def linear_schedule(start: float, clock: WallClock | None = None) -> Any:
 
 
 def _schedule(key: str, value: Any, clock: WallClock | None) -> Any:
-    if isinstance(value, str) and value.startswith("lin_"):
-        try:
-            return linear_schedule(float(value[4:]), clock)
-        except ValueError:
-            raise PolicyError(f"hyperparams.{key}: {value!r} is not lin_<number>") from None
-    return value
+    start = check_schedule(key, value)
+    return value if start is None else linear_schedule(start, clock)
 
 
 def algorithm_kwargs(
     algo: type, hyperparams: dict[str, Any], clock: WallClock | None = None
 ) -> dict[str, Any]:
     """Constructor keyword arguments of ``algo`` from the hyper-parameters (wrapper keys removed)."""
-    accepted = set(inspect.signature(algo.__init__).parameters) - {"self", "policy", *RESERVED}
-    out: dict[str, Any] = {}
-    for key, value in hyperparams.items():
-        if key in WRAPPER_KEYS:
-            continue
-        if key not in accepted:
-            allowed = ", ".join(sorted(accepted | set(WRAPPER_KEYS)))
-            raise PolicyError(
-                f"hyperparams.{key}: not a parameter of {algo.__name__}.{did_you_mean(key, accepted)} "
-                f"Allowed: {allowed}"
-            )
-        out[key] = (
-            policy_kwargs_from_config(value) if key == "policy_kwargs" else _schedule(key, value, clock)
-        )
-    return out
+    check_keys(algo.__name__, accepted_keys(inspect.signature(algo.__init__).parameters), hyperparams)
+    return {
+        key: policy_kwargs_from_config(value) if key == "policy_kwargs" else _schedule(key, value, clock)
+        for key, value in hyperparams.items()
+        if key not in WRAPPER_KEYS
+    }
 
 
 def _wrapper_options(hp: dict[str, Any], config: EnvConfig) -> tuple[int, str, bool | dict[str, Any]]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from stocklab.agents.sb3.hyperparams import ACTIVATIONS
 from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.core.errors import PolicyError, did_you_mean
 from stocklab.envs.core.obs import ObsSpec
@@ -37,11 +38,6 @@ NORMALIZE_FILE = "normalize.json"
 AGENT_FILE = "agent.json"
 #: The on-disk format (its version is in :data:`stocklab.envs.core.storage.FORMATS`).
 FORMAT = "stocklab-sb3-agent"
-
-#: Keys of the ``hyperparams`` dict that configure stocklab's wrapping rather than the algorithm.
-WRAPPER_KEYS = ("n_envs", "policy", "normalize", "vec_env", "n_timesteps")
-#: torch.nn activation classes by the names configs use.
-ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU", "gelu": "GELU"}
 
 
 def algorithm_class(name: str) -> type:

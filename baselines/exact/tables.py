@@ -14,25 +14,22 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stocklab.baselines.exact.limits import Deadline, DPLimits
-from stocklab.baselines.exact.solver import (
-    DPInstance,
-    DPSolution,
-    OptimalPolicy,
-    Progress,
-    evaluate_policy,
-    solve_optimal,
-)
+from stocklab.baselines.exact.model import DPInstance
+from stocklab.baselines.exact.optimal_policy import OptimalPolicy
 from stocklab.baselines.exact.space import DPSize
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.errors import PolicyError, StocklabError
 from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.core.policy import ActionMap, Policy
 from stocklab.envs.core.storage import check_format, format_stamp, read_json, write_bytes, write_json
+
+if TYPE_CHECKING:  # the solver imports scipy (seconds): checks and `validate` must not wait for it
+    from stocklab.baselines.exact.solver import DPSolution, Progress
 
 TABLE_FILE = "dp_table.npz"
 BOUNDS_FILE = "dp_bounds.json"
@@ -80,6 +77,8 @@ def solve_optimum(
     ``progress(done, total)`` follows value iteration (see :func:`solve_optimal`).
     """
     limits = limits_of(params)
+    from stocklab.baselines.exact.solver import solve_optimal
+
     inst = DPInstance.from_config(env, max_states=limits.max_states, max_bytes=limits.max_bytes)
     return solve_optimal(inst, deadline=limits.deadline(), progress=progress)
 
@@ -90,6 +89,8 @@ def exact_cost(env: EnvConfig, policy: Policy, seconds: float = EXACT_EVAL_SECON
     None when the DP cannot evaluate it: out of the DP's scope, too many states, a backlog without
     bound, or more than ``seconds`` seconds.
     """
+    from stocklab.baselines.exact.chain import evaluate_policy
+
     try:
         n = dp_instance(env).states
         cap = min(max(EXACT_EVAL_STATES, 20 * n), EXACT_EVAL_MAX_STATES)

@@ -15,7 +15,6 @@ import math
 from typing import Any, Protocol
 
 import numpy as np
-from scipy import stats
 
 from stocklab.baselines.policies.lp import LPPolicy
 from stocklab.baselines.policies.planning import (
@@ -34,6 +33,7 @@ from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.errors import PolicyError, did_you_mean
 from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.core.policy import ActionMap, Policy
+from stocklab.envs.demand.stationary import PoissonLaw
 
 
 class ClassicPolicy(Policy):
@@ -271,8 +271,10 @@ class Newsvendor(ForecastingPolicy):
         stds = self.forecast.stds(observation, n)
         if stds is not None:
             sigma = float(np.sqrt(np.sum(stds**2)))
-            return max(0, math.ceil(mean + stats.norm.ppf(self.fractile) * sigma - 1e-9))
-        return int(stats.poisson.ppf(self.fractile, mean)) if mean > 0 else 0
+            from scipy.special import ndtri  # scipy.stats.norm.ppf's own function, without its import cost
+
+            return max(0, math.ceil(mean + float(ndtri(self.fractile)) * sigma - 1e-9))
+        return int(PoissonLaw(mean).ppf(self.fractile)) if mean > 0 else 0
 
     def decide(self, observation: np.ndarray) -> int:
         """Order up to this period's level: max(0, S_t - IP), through the action map."""

@@ -35,11 +35,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse, stats
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from stocklab.baselines.policies.planning import (
     Forecast,
@@ -52,6 +50,9 @@ from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.errors import PolicyError
 from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.core.policy import ActionMap, Policy
+
+if TYPE_CHECKING:  # scipy's sparse and optimize cost a second of CLI start-up: imported on first use
+    from scipy import sparse
 
 
 class LPPolicy(ForecastingPolicy):
@@ -222,6 +223,8 @@ class LPPolicy(ForecastingPolicy):
             return self.forecast.means(observation, self.periods)[None, :]
         if not self.forecast.varying:
             return self._stationary_paths.astype(float)
+        from scipy import stats
+
         means = self.forecast.means(observation, self.periods)
         stds = self.forecast.stds(observation, self.periods)
         if stds is not None:
@@ -246,6 +249,8 @@ class LPPolicy(ForecastingPolicy):
             ub = ub.copy()
             ub[self._w_idx] = demand
         b_ub = np.zeros(self._n_ub)
+        from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
         if self._n_cap_rows and self.capacity is not None:  # capacity rows exist iff a capacity does
             cap = self.capacity - arrivals.copy()
             cap[0] = self.capacity - x0  # row i = 0: current stock plus an order arriving now
@@ -341,4 +346,6 @@ class _Triplets:
 
     def csr(self, n_cols: int) -> sparse.csr_array:
         """The matrix in CSR form, ``n_rows`` x ``n_cols``."""
+        from scipy import sparse
+
         return sparse.csr_array((self.vals, (self.rows, self.cols)), shape=(self.n_rows, n_cols))

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.errors import PolicyError
 from stocklab.envs.core.obs import FORECAST_MEAN, FORECAST_STD, ObsSpec
 from stocklab.envs.core.policy import ActionMap, Policy
 from stocklab.envs.demand import PMF_TOLERANCE
+from stocklab.envs.demand.base import truncated_pmf
+from stocklab.envs.demand.stationary import PoissonLaw
 
 #: A forecast hook: period index t (0 at the episode start) -> mean demand of periods t, t + 1, ...
 Forecast = Callable[[int], Any]
@@ -69,11 +70,7 @@ def poisson_pmf(mean: float, tol: float = PMF_TOLERANCE) -> np.ndarray:
     """Poisson pmf on 0..D, the tail beyond D (mass <= tol) folded into D; a point mass at 0 if mean <= 0."""
     if mean <= 0:
         return np.ones(1)
-    dist = stats.poisson(mean)
-    top = int(dist.ppf(1.0 - tol)) + 1
-    pmf = dist.pmf(np.arange(top + 1))
-    pmf[-1] += max(0.0, 1.0 - pmf.sum())
-    return pmf / pmf.sum()
+    return truncated_pmf(PoissonLaw(mean), tol)
 
 
 def lead_time_periods(config: EnvConfig) -> int:

@@ -9,7 +9,7 @@ policy) and :meth:`DemandModel.forecast` a forecaster's view of them (``informat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -17,6 +17,17 @@ from stocklab.envs.core.schema import StrictModel
 
 if TYPE_CHECKING:
     from scipy import stats
+
+
+class DiscreteLaw(Protocol):
+    """A discrete distribution on 0, 1, 2, ...: a frozen scipy.stats law or anything with its two methods."""
+
+    def ppf(self, q: float) -> Any:
+        """The least k with P(D <= k) >= q."""
+
+    def pmf(self, k: np.ndarray) -> Any:
+        """P(D = k)."""
+
 
 #: Default tail mass left out when a demand distribution is truncated into a finite pmf.
 PMF_TOLERANCE = 1e-9
@@ -80,7 +91,7 @@ class DemandModel(StrictModel):
         return None
 
 
-def truncated_pmf(dist: stats.rv_discrete, tol: float) -> np.ndarray:
+def truncated_pmf(dist: DiscreteLaw, tol: float) -> np.ndarray:
     """Pmf of a scipy discrete distribution on 0..D, the tail beyond D (mass <= tol) folded into D."""
     top = int(dist.ppf(1.0 - tol)) + 1
     pmf = dist.pmf(np.arange(top + 1))

@@ -14,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     help="stocklab: simulate, tune, train and compare inventory replenishment policies.",
 )
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed, optimality).")

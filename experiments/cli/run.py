@@ -13,7 +13,7 @@ from stocklab.experiments.cli.common import out as console
 
 def run(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder of runs; results go to OUT/<name>/.")] = Path(
+    out: Annotated[Path, typer.Option("--out", help="Folder of runs; results go to OUT/NAME/.")] = Path(
         "runs"
     ),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE (YAML value).")] = None,
@@ -46,7 +46,7 @@ def run(
 
 
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `stocklab run` (runs/<name>).")],
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `stocklab run` (runs/NAME).")],
 ) -> None:
     """Rebuild the summary, plots, report.md and report.html of a run from its saved results."""
     from stocklab.envs.core.errors import DataError, StocklabError
@@ -68,8 +68,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
 
 def _print_summary(console, summary: dict) -> None:  # noqa: ANN001 - a rich Console
+    """The answer first (best policy, gap, runner-up's paired difference), then the table."""
     from rich.table import Table
 
+    h = summary.get("headline")
+    if h:
+        console.print(_headline_line(h), soft_wrap=True)
     table = Table(
         title=f"{summary['experiment']}: {summary['episodes']} episodes x {summary['periods']} periods"
     )
@@ -77,5 +81,19 @@ def _print_summary(console, summary: dict) -> None:  # noqa: ANN001 - a rich Con
         table.add_column(col, justify="left" if col == "policy" else "right")
     for name, r in summary["policies"].items():
         gap = "–" if r["gap_pct"] is None else f"{r['gap_pct']:.2f}"
-        table.add_row(name, f"{r['avg_cost']:.3f}", f"± {r['ci95']:.3f}", gap, f"{r['fill_rate']:.4f}")
+        ci = "–" if r["episodes"] < 2 or r["ci95"] is None else f"± {r['ci95']:.3f}"  # no CI from one episode
+        table.add_row(name, f"{r['avg_cost']:.3f}", ci, gap, f"{r['fill_rate']:.4f}")
     console.print(table)
+
+
+def _headline_line(h: dict) -> str:
+    """One line: the best policy, its gap to the optimum, the runner-up and their paired difference."""
+    gap = "" if h["best_gap_pct"] is None else f", {h['best_gap_pct']:.2f}% above the DP optimum"
+    text = f"best: {h['best']} ({h['best_cost']:.3f} per period{gap})"
+    if h["runner_up"] is None:
+        return text
+    text += f"; runner-up {h['runner_up']} costs {h['diff']:+.3f} per period"
+    if h["significant"] is None:
+        return text + " (one episode: no confidence interval)"
+    verdict = "significant" if h["significant"] else "not significant"
+    return text + f" (paired 95% CI {h['diff_low']:+.3f} to {h['diff_high']:+.3f}, {verdict})"

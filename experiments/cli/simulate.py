@@ -19,7 +19,7 @@ def validate(
     """Check a config as `stocklab run` would, and report the first error with its key path.
 
     Runs every check that `stocklab run` makes before any work (the same function), including the
-    policies' deep checks (SB3 hyper-parameters, which import torch).
+    policies' deep checks (SB3 hyper-parameters against the algorithm's constructor).
     """
     from stocklab.experiments.config import load_config
     from stocklab.experiments.run.plan import preflight

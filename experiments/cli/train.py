@@ -14,7 +14,7 @@ def train(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
     policy: Annotated[str, typer.Option("--policy", help="Name of a learning policy in the config.")],
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder of runs; the run goes to OUT/<name>-<policy>/.")
+        Path, typer.Option("--out", help="Folder of runs; the run goes to OUT/NAME-POLICY/.")
     ] = Path("runs"),
     steps: Annotated[int | None, typer.Option(min=1, help="Env steps (default: train.steps).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
@@ -25,7 +25,7 @@ def train(
 
     The agent trains as in `stocklab run` (same seeds, learning curve, best policy kept), is evaluated
     on the config's evaluation episodes and compared with the DP optimum where the env allows. The
-    folder OUT/<name>-<policy>/ is a run of that one policy: `stocklab export OUT/<name>-<policy>
+    folder `OUT/NAME-POLICY/` is a run of that one policy: `stocklab export OUT/NAME-POLICY
     --policy NAME --out DIR` exports it, and running the same command again reuses a finished
     training instead of starting over.
     """

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stocklab.envs import ConfigError, InventoryEnv, parse_env_config
 from stocklab.envs.demand.base import pmf_moments
@@ -184,3 +186,21 @@ def test_demand_does_not_depend_on_the_actions(spec):
         env.reset(seed=5)
         demands.append([env.step(policy(t))[4]["demand"] for t in range(200)])
     assert demands[0] == demands[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mean=st.floats(min_value=1e-3, max_value=2_000.0, allow_nan=False),
+    tol=st.sampled_from([1e-12, 1e-9, 1e-6, 1e-3]),
+)
+def test_poisson_law_is_scipy_stats_poisson_to_the_bit(mean, tol):
+    # validate sizes the DP without importing scipy.stats; the DP must see the very same pmf
+    from scipy import stats
+
+    from stocklab.envs.demand.base import truncated_pmf
+    from stocklab.envs.demand.stationary import PoissonLaw
+
+    ours, theirs = truncated_pmf(PoissonLaw(mean), tol), truncated_pmf(stats.poisson(mean), tol)
+    assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
+    for q in (0.5, 0.8, 0.95, 1 - tol):
+        assert PoissonLaw(mean).ppf(q) == stats.poisson(mean).ppf(q)

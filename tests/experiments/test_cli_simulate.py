@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 from scipy import stats
+from typer.testing import CliRunner
+
+from stocklab.experiments.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 STOCKLAB = [sys.executable, "-c", "from stocklab.experiments.cli.app import main; main()"]
@@ -76,3 +79,13 @@ def test_bad_yaml_file(tmp_path):
     res = cli("validate", str(bad))
     assert res.returncode == 2
     assert "not valid YAML" in res.stderr
+
+
+def test_help_texts_reflow_and_keep_their_words():
+    """Help paragraphs are reflowed (no line broken mid-sentence) and no placeholder is eaten as markup."""
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "write a run folder export reads. The agent trains" in text
+    assert "The folder OUT/NAME-POLICY/ is a run of that one policy" in text
+    assert "``" not in result.output

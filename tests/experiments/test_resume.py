@@ -111,8 +111,10 @@ def test_ctrl_c_exits_130_and_resumes(reference, tmp_path):
     proc = start(config, tmp_path)
     run = tmp_path / "resume_case"
     deadline = time.monotonic() + duration * 3
-    while not (run / "policies" / "ss" / "record.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # interrupt once work is under way
+    # interrupt once work is under way: the LP is built first and its evaluation is slow, so the run
+    # is still busy when its record appears
+    while not (run / "policies" / "lp" / "record.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     if proc.returncode == 0:

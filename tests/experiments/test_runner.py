@@ -216,3 +216,31 @@ def test_load_run_policy_reproduces_the_evaluation(first):
 
 def policy_kind(cfg, name: str) -> str:
     return next(p.kind for p in cfg.policies if p.name == name)
+
+
+@pytest.mark.parametrize("episodes", [1, 3])
+def test_cli_run_prints_the_answer_first(tmp_path, episodes):
+    """The first line names the cheapest policy by an independent simulation; one episode gives no CI."""
+    data = yaml.safe_load(yaml.safe_dump(CONFIG))
+    data["policies"] = [p for p in data["policies"] if p["name"] in ("ss", "const")]
+    data["evaluation"]["episodes"] = episodes
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "runs"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    episodes_csv = pd.read_csv(tmp_path / "runs" / "small" / "episodes.csv")
+    orders = {"ss": lambda ip, pipe: min(30, 20 - ip) if ip <= 12 else 0, "const": lambda ip, pipe: 5}
+    mean_cost = {}
+    for name, order in orders.items():
+        seeds = episodes_csv.loc[episodes_csv["policy"] == name, "seed"]
+        costs = [
+            simulate(poisson_demand(int(s), 5.0, 160), 2, order, h=1.0, p=9.0, on_hand=10)[10:].mean()
+            for s in seeds
+        ]
+        mean_cost[name] = sum(costs) / len(costs)
+    best = min(mean_cost, key=mean_cost.get)
+    first_line = result.output.strip().splitlines()[0]
+    assert first_line.startswith(f"best: {best} ({mean_cost[best]:.3f} per period")
+    assert ("no confidence interval" in first_line) == (episodes == 1)
+    if episodes == 1:
+        assert "± 0.000" not in result.output  # a one-episode CI of zero would claim a certainty it lacks
