@@ -18,10 +18,12 @@ import numpy as np
 
 from stocklab.baselines.policies.lp import LPPolicy
 from stocklab.baselines.policies.planning import (
+    DemandQuantile,
     Forecast,
     ForecastingPolicy,
     convolve_power,
     critical_fractile,
+    demand_quantile_source,
     lead_time_periods,
     period_pmf,
     quantile_level,
@@ -208,10 +210,15 @@ class Newsvendor(ForecastingPolicy):
     every period from mu = the sum of the forecast means of periods t .. t + L: S = ceil(mu + z_f sigma)
     (normal, sigma^2 = the sum of the forecast variances) when the observation carries
     ``forecast_std``, else the f-quantile of Poisson(mu).
+
+    With ``levels: quantile`` S_t is instead the f-quantile of the demand of periods t .. t + L
+    stated by the demand model (``forecast_fed``: the empirical residual bootstrap of the forecaster's
+    errors, :mod:`stocklab.envs.forecast.quantiles`), rounded up: the lead-time demand distribution
+    rather than a normal or Poisson approximation around its mean.
     """
 
     name = "newsvendor"
-    PARAMS = ("fractile", "forecast")
+    PARAMS = ("fractile", "forecast", "levels")
     REQUIRED = ()
     exportable = "params"
 
@@ -223,6 +230,7 @@ class Newsvendor(ForecastingPolicy):
         lead_time: int,
         fractile: float,
         forecast: Forecast | None = None,
+        quantiles: DemandQuantile | None = None,
     ) -> None:
         if not isinstance(fractile, int | float) or not 0.0 < float(fractile) < 1.0:
             raise PolicyError(f"newsvendor: fractile (={fractile!r}) must be in (0, 1)")
@@ -231,14 +239,17 @@ class Newsvendor(ForecastingPolicy):
         pmf = np.asarray(demand_pmf, dtype=float)
         super().__init__(obs_spec, action_map, forecast, float(np.dot(np.arange(len(pmf)), pmf)))
         self.level = quantile_level(convolve_power(pmf, self.lead_time + 1), self.fractile)
+        self.quantiles = quantiles
 
     @classmethod
     def from_config(cls, config: EnvConfig, **params: Any) -> Policy:
-        """The policy for an env built from ``config``.
-
-        The demand pmf and lead time come from the config; ``fractile`` defaults to p / (p + h).
-        """
+        """The newsvendor of an env config: its demand pmf, lead time and critical fractile."""
         fractile = params.pop("fractile", None)
+        levels = params.pop("levels", "forecast")
+        if levels not in ("forecast", "quantile"):
+            raise PolicyError(f"newsvendor: levels (={levels!r}) must be 'forecast' or 'quantile'")
+        if levels == "quantile":
+            params["quantiles"] = demand_quantile_source(config)
         return cls(
             ObsSpec.for_config(config),
             ActionMap.for_config(config),
@@ -250,6 +261,9 @@ class Newsvendor(ForecastingPolicy):
 
     def current_level(self, observation: np.ndarray) -> int:
         """The order-up-to level (units) for this period."""
+        if self.quantiles is not None:
+            q = self.quantiles(self.forecast.period, self.lead_time + 1, self.fractile)
+            return max(0, math.ceil(float(q) - 1e-9)) if q is not None else self.level
         if not self.forecast.varying:
             return self.level
         n = self.lead_time + 1
@@ -268,8 +282,8 @@ class Newsvendor(ForecastingPolicy):
         return self.action_map.action(max(0, self.current_level(observation) - round(ip)), ip)
 
     def params(self) -> dict[str, Any]:
-        """The critical fractile f."""
-        return {"fractile": self.fractile}
+        """The fractile (and ``levels: quantile`` when the levels come from demand quantiles)."""
+        return {"fractile": self.fractile, **({"levels": "quantile"} if self.quantiles is not None else {})}
 
 
 class PolicyClass(Protocol):

@@ -23,6 +23,20 @@ from stocklab.envs.demand.stationary import PoissonLaw
 
 #: A forecast hook: period index t (0 at the episode start) -> mean demand of periods t, t + 1, ...
 Forecast = Callable[[int], Any]
+#: A demand quantile source: (period t, periods n, fractile f) -> the f-quantile (units) of the total
+#: demand of periods t .. t + n - 1, or None when unknown (``DemandModel.demand_quantile``).
+DemandQuantile = Callable[[int, int, float], "float | None"]
+
+
+def demand_quantile_source(config: EnvConfig) -> DemandQuantile:
+    """The env's demand model as a quantile source; PolicyError when it states no quantiles."""
+    model = config.demand
+    if model.demand_quantile(0, 1, 0.5) is None:
+        raise PolicyError(
+            f"levels: quantile needs a demand model that states lead-time demand quantiles "
+            f"(forecast_fed); '{type(model).__name__}' does not"
+        )
+    return model.demand_quantile
 
 
 def whole(policy: str, name: str, value: Any, low: int | None = None) -> int:

@@ -83,6 +83,13 @@ class DemandModel(StrictModel):
         """A forecaster's mean and standard deviation (units) of periods ``start .. start + n - 1``."""
         raise NotImplementedError(f"{type(self).__name__} has no forecaster")
 
+    def demand_quantile(self, start: int, n: int, fractile: float) -> float | None:
+        """The ``fractile``-quantile (units) of the total demand of periods ``start .. start + n - 1``.
+
+        The periods are a lead time plus review period; None when the model does not state it.
+        """
+        return None
+
 
 def truncated_pmf(dist: DiscreteLaw, tol: float) -> np.ndarray:
     """Pmf of a scipy discrete distribution on 0..D, the tail beyond D (mass <= tol) folded into D."""

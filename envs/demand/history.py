@@ -379,3 +379,21 @@ class ForecastFedDemand(_FromHistory):
     def forecast(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The forecaster's point forecasts and its one-step error spread (the noise it adds)."""
         return self.mean_at(start, n), np.full(n, self._sigma)
+
+    def demand_quantile(self, start: int, n: int, fractile: float) -> float:
+        """The ``fractile``-quantile of sum_t max(0, round(mu_t + e_t)) over periods start .. start + n - 1.
+
+        By the empirical residual bootstrap (:func:`~stocklab.envs.forecast.quantiles.bootstrap_quantile`,
+        seeded, so the same for every call): e_t from the residual pool (``noise: residual``) or from
+        a normal grid with the predictive spread (``noise: predictive``). Demand is generated exactly
+        so, so this is the true lead-time demand quantile up to the simulation's precision.
+        """
+        from scipy import stats
+
+        from stocklab.envs.forecast.quantiles import bootstrap_quantile
+
+        if self.noise == "residual":
+            pool = self._residuals
+        else:
+            pool = self._sigma * stats.norm.ppf((np.arange(2000) + 0.5) / 2000)
+        return bootstrap_quantile(self.mean_at(start, n), pool, fractile)

@@ -16,13 +16,14 @@ and forecasts y_{o+1} .. y_{o+h}; origins step back from the end of the series b
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from stocklab.envs.core.errors import DataError
-from stocklab.envs.forecast.base import fit_forecaster
+from stocklab.envs.forecast.base import Forecaster, fit_forecaster
 
 
 @dataclass
@@ -41,6 +42,8 @@ class BacktestResult:
     scales: np.ndarray
     fit_seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
+    #: What the guards did at each origin ("origin 48: ETS(A,Ad,N) refused: ...").
+    notes: list[str] = field(default_factory=list)
 
 
 def naive_scale(train: np.ndarray, season: int) -> float:
@@ -89,11 +92,13 @@ def rolling_origin(
     step: int | None = None,
     min_train: int | None = None,
     params: dict[str, Any] | None = None,
+    fitter: Callable[[int], Forecaster] | None = None,
 ) -> BacktestResult:
     """Backtest ``model`` on ``y`` at up to ``origins`` origins ``step`` periods apart.
 
-    ``step`` defaults to the horizon. ``min_train`` (default: two seasons + 2 periods, at least 8) is the
-    shortest training part allowed; DataError when no origin fits.
+    ``step`` defaults to the horizon. ``min_train`` (default: two seasons + 2 periods, at least 8) is the shortest training
+    part allowed; DataError when no origin fits. ``fitter(o)`` (default: fit ``model`` on y_1 .. y_o,
+    cached) supplies the fitted model of origin o, e.g. a global model trained on a panel cut at o.
     """
     y = np.asarray(y, dtype=float)
     if horizon < 1:
@@ -106,11 +111,12 @@ def rolling_origin(
             f"backtest: a series of {len(y)} periods is too short for horizon {horizon} after a training "
             f"part of {min_train} periods"
         )
-    actual, forecast, scales = [], [], []
+    actual, forecast, scales, notes = [], [], [], []
     start = time.perf_counter()
     for o in chosen:
-        fitted = fit_forecaster(model, y[:o], season, **(params or {}))
+        fitted = fitter(o) if fitter else fit_forecaster(model, y[:o], season, **(params or {}))
         forecast.append(fitted.predict(horizon))
+        notes += [f"origin {o}: {note}" for note in fitted.notes]
         actual.append(y[o : o + horizon])
         scales.append(naive_scale(y[:o], season))
     seconds = time.perf_counter() - start
@@ -118,4 +124,5 @@ def rolling_origin(
         model, horizon, chosen, np.array(actual), np.array(forecast), np.array(scales), seconds
     )
     result.metrics = accuracy(result.actual, result.forecast, result.scales)
+    result.notes = notes
     return result

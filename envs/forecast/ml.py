@@ -54,7 +54,7 @@ class _Recursive(Forecaster):
         for t in range(n, n + h):
             raw = float(self._apply(self._row(path, t)[None, :])[0])
             path[t] = self._untarget(path, t, raw)
-        return path[n:]
+        return self.floored(path[n:])
 
 
 class Regression(_Recursive):

@@ -92,7 +92,7 @@ class ETS(Forecaster):
     the model's analytic h-step ones.
     """
 
-    name = "ets"
+    name = "ets_statsmodels"
     min_length = 4
 
     def __init__(self, season: int = 1, seasonal: bool = True, trend: bool = True) -> None:
@@ -262,8 +262,8 @@ class ARIMA(Forecaster):
             return self._res.get_forecast(h)
 
     def predict(self, h: int) -> np.ndarray:
-        """Point forecasts of the next ``h`` periods (units)."""
-        return np.asarray(self._forecast(h).predicted_mean, dtype=float)
+        """Point forecasts of the next ``h`` periods, floored at 0 for a non-negative series."""
+        return self.floored(np.asarray(self._forecast(h).predicted_mean, dtype=float))
 
     def predict_std(self, h: int) -> np.ndarray:
         """The model's h-step standard errors of the forecast (units)."""

@@ -239,6 +239,40 @@ def _forecast_blocks(summary: dict[str, Any]) -> list[Block]:
             ("table", (["metric", "mean ± 95% CI"], rows))]  # fmt: skip
 
 
+def forecast_value_blocks(root: Path, summary: dict[str, Any], manifest: dict[str, Any]) -> list[Block]:
+    """The section on a forecast-fed run's forecaster ([] for other runs).
+
+    Its hold-out accuracy and the value of information: the newsvendor's cost with information
+    none / forecast / oracle_mean (:func:`~stocklab.experiments.analysis.forecasting.forecast_value`).
+    """
+    from stocklab.experiments.analysis.forecasting import forecast_value
+
+    path = root / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    env = (config or {}).get("env") or {}
+    seeds = ((manifest.get("seeds") or {}).get("evaluation") or [])[:8] or None
+    value = forecast_value(env, base_dir=str(root), seeds=seeds, periods=min(summary["periods"], 240))
+    if value is None:
+        return []
+    acc = [[k.upper(), fmt(value[k], 4)] for k in ("mae", "rmse", "smape", "mase")]
+    none = value["costs"]["none"]
+    costs = [[info, fmt(c, 3), fmt(none - c, 3), fmt(100 * (none - c) / none if none else None, 1)]
+             for info, c in value["costs"].items()]  # fmt: skip
+    guard = "; ".join(value["guard"]) or "none"
+    return [
+        ("h2", "Forecaster: hold-out accuracy and value of information"),
+        ("p", f"Demand of `{value['sku']}` is forecast-fed by `{value['model']}` ({value['chosen']}). "
+              f"Rolling-origin backtest on the history it was fitted on: origins {value['origins']}, "
+              f"horizon {value['horizon']} periods (MASE scaled by the in-sample seasonal naive error; "
+              f"guard: {guard})."),
+        ("table", (["measure", "value"], acc)),
+        ("p", f"Value of information: average cost per period of the newsvendor policy on the same demand "
+              f"({value['episodes']} episodes × {value['periods']} periods, common seeds) when it observes "
+              "nothing, the forecast, or the true mean demand."),
+        ("table", (["information", "cost / period", "saving vs none", "saving %"], costs)),
+    ]  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------------- plots
 def _curve_panels(root: Path, summary: dict[str, Any], config: dict[str, Any]) -> list[plots.CurvePanel]:
     """Learning curves of the trained agents, each labelled with the size of its training-seed estimate."""
@@ -324,6 +358,7 @@ def rebuild(root: Path) -> Path:
     write_csv(root / "summary.csv", _summary_frame(summary))
     blocks = (headline_blocks(summary) + setup_blocks(root, summary, config) + cost_blocks(summary, root)
               + service_blocks(summary) + _plot_blocks(root, summary, config) + _forecast_blocks(summary)
+              + forecast_value_blocks(root, summary, manifest)
               + _policy_blocks(summary, root) + run_blocks(manifest)
               + [("h2", "Config as run"), ("p", "`config.yaml` (overrides applied; loadable with `stocklab run`):"),
                  ("code", config_text)])  # fmt: skip

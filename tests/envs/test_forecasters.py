@@ -187,6 +187,7 @@ def test_forecast_cli_on_a_file_and_bad_model(tmp_path):
     assert figures["season"] == 7 and figures["origins"] == [21, 24, 27]
     assert figures["mae"] == pytest.approx(16 / 9)
     bad = runner.invoke(
-        app, ["forecast", str(path), "--sku", "X", "--model", "prophet", "--out", str(tmp_path)]
+        app, ["forecast", str(path), "--sku", "X", "--model", "prophett", "--out", str(tmp_path)]
     )
-    assert bad.exit_code == 2 and "unknown forecaster 'prophet'" in bad.output
+    assert bad.exit_code == 2 and "unknown forecaster 'prophett'" in bad.output
+    assert "Did you mean 'prophet'" in bad.output
