@@ -71,6 +71,13 @@ class EvaluationConfig(StrictModel):
     exact: bool = True
 
 
+def check_unique_names(names: list[str]) -> None:
+    """ValueError naming the policy names a config repeats (results are keyed by name)."""
+    dupes = [n for n, c in Counter(names).items() if c > 1]
+    if dupes:
+        raise ValueError(f"policy names must be unique; repeated: {', '.join(dupes)}")
+
+
 class ExperimentConfig(StrictModel):
     """A whole experiment."""
 
@@ -87,9 +94,7 @@ class ExperimentConfig(StrictModel):
     @field_validator("policies")
     @classmethod
     def _unique_names(cls, policies: list[PolicyConfig]) -> list[PolicyConfig]:
-        dupes = [n for n, c in Counter(p.name for p in policies).items() if c > 1]
-        if dupes:
-            raise ValueError(f"policy names must be unique; repeated: {', '.join(dupes)}")
+        check_unique_names([p.name for p in policies])
         return policies
 
     @property

@@ -19,7 +19,6 @@ catalogue: each SKU's train-split demand distribution, never the replayed test p
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +28,7 @@ from stocklab.envs.catalogue.config import CatalogueConfig
 from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.kinds import PolicySpec, check_name
 from stocklab.envs.core.schema import StrictModel, validate_section
+from stocklab.experiments.config import check_unique_names
 
 #: Catalogue policy kinds a config may name.
 CATALOGUE_KINDS = ("per_sku", "lagrangian", "newsvendor", "shared_ppo")
@@ -92,9 +92,7 @@ class CatalogueExperiment(StrictModel):
     @field_validator("policies")
     @classmethod
     def _unique(cls, policies: list[CataloguePolicyConfig]) -> list[CataloguePolicyConfig]:
-        dupes = [n for n, c in Counter(p.name for p in policies).items() if c > 1]
-        if dupes:
-            raise ValueError(f"policy names must be unique; repeated: {', '.join(dupes)}")
+        check_unique_names([p.name for p in policies])
         for i, p in enumerate(policies):
             base = p.params.get("base", "base_stock")
             if p.kind == "per_sku" and base not in PER_SKU_BASES:
