@@ -28,14 +28,14 @@ def validate(
         if "catalogue" in read_yaml(config):
             from stocklab.experiments.run.catalogue.runner import validate_catalogue
 
-            out.print(validate_catalogue(config, set_))
+            out.print(validate_catalogue(config, set_), soft_wrap=True)
             return
         cfg = load_config(config, set_)
         exact = preflight(cfg)
     except StocklabError as exc:
         fail(exc)
     gaps = "exact gaps to the DP optimum" if exact else "no DP optimum for this env"
-    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies, {gaps})")
+    out.print(f"{config}: ok ({cfg.name}, {len(cfg.policies)} policies, {gaps})", soft_wrap=True)
 
 
 def simulate(

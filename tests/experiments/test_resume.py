@@ -111,9 +111,9 @@ def test_ctrl_c_exits_130_and_resumes(reference, tmp_path):
     proc = start(config, tmp_path)
     run = tmp_path / "resume_case"
     deadline = time.monotonic() + duration * 3
-    # interrupt once work is under way: the LP is built first and its evaluation is slow, so the run
-    # is still busy when its record appears
-    while not (run / "policies" / "lp" / "record.json").exists() and time.monotonic() < deadline:
+    # interrupt once work is under way: the DP optimum is the first unit, and every policy (the slow LP
+    # among them) is still to come when its record appears
+    while not (run / "optimum" / "record.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
