@@ -1,7 +1,7 @@
 """stocklab.envs: the stocking-point simulator, demand and lead-time models, and InventoryEnv.
 
 Importing this package registers ``stocklab/Inventory-v0`` and the presets ``stocklab/LostSales-v0``
-and ``stocklab/Backorder-v0`` with gymnasium. This is the lowest layer: it imports no other stocklab
+and ``stocklab/Backorder-v0`` with gymnasium (at once if gymnasium is loaded, else as it loads). This is the lowest layer: it imports no other stocklab
 package. The names below load on first use, so that importing a small part of stocklab (the CLI's
 ``--help``, say) does not pay for simpy and scipy.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from stocklab.envs.registration import ENV_ID, PRESETS, register_envs
+from stocklab.envs.registration import ENV_ID, PRESETS, register_envs, register_when_gymnasium_loads
 
 if TYPE_CHECKING:
     from stocklab.envs.config import EnvConfig, parse_env_config
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from stocklab.envs.inventory_env import InventoryEnv
     from stocklab.envs.registration import make_env
 
-register_envs()
+register_when_gymnasium_loads()
 
 #: Public name -> the module that defines it (imported on first access, PEP 562).
 _LAZY = {

@@ -7,11 +7,17 @@ vectorization_mode="vector_entry_point", ...)``.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import gymnasium as gym
-
 if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
+    import gymnasium as gym
+
     from stocklab.envs.config import EnvConfig
 
 ENV_ID = "stocklab/Inventory-v0"
@@ -50,6 +56,8 @@ def make_inventory_env(preset: dict[str, Any] | None = None, **kwargs: Any) -> g
 
 def make_env(config: EnvConfig | dict[str, Any], **make_kwargs: Any) -> gym.Env:
     """``gymnasium.make`` of the generic id for an env config (what experiments use)."""
+    import gymnasium as gym
+
     from stocklab.envs.config import parse_env_config
 
     return gym.make(ENV_ID, config=parse_env_config(config), **make_kwargs)
@@ -57,6 +65,8 @@ def make_env(config: EnvConfig | dict[str, Any], **make_kwargs: Any) -> gym.Env:
 
 def register_envs() -> None:
     """Register the generic id and the presets (idempotent)."""
+    import gymnasium as gym
+
     for env_id, preset in [(ENV_ID, None), *PRESETS.items()]:
         if env_id in gym.registry:
             continue
@@ -67,3 +77,47 @@ def register_envs() -> None:
             kwargs={} if preset is None else {"preset": preset},
             max_episode_steps=None,
         )
+
+
+def register_when_gymnasium_loads() -> None:
+    """Register now if gymnasium is loaded, else the moment anything imports it.
+
+    Importing gymnasium costs a tenth of a second of every CLI start-up, and most commands never make
+    an env; yet ``import stocklab.envs`` followed by ``gymnasium.make("stocklab/Inventory-v0")`` must
+    work in either import order. A finder at the head of ``sys.meta_path`` waits for gymnasium's own
+    import, lets the regular finders load it, and registers right after it has executed.
+    """
+    if "gymnasium" in sys.modules:
+        register_envs()
+    elif not any(isinstance(finder, _RegisterOnImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterOnImport())
+
+
+class _RegisterOnImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps gymnasium's loader so that :func:`register_envs` follows it."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if fullname != "gymnasium":
+            return None
+        sys.meta_path.remove(self)  # one shot; and the search below must not find this finder again
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenRegister(spec.loader)
+        return spec
+
+
+class _ThenRegister(importlib.abc.Loader):
+    """gymnasium's own loader, with the registration after the module has executed."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        register_envs()
+
+    def __getattr__(self, name: str) -> Any:  # resource readers, is_package, get_code...
+        return getattr(self._loader, name)

@@ -136,12 +136,17 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
             node = node[part]
 
 
+#: libyaml's safe loader where PyYAML was built with it: the same documents, a tenth of the time
+#: (the pure-Python one takes 30 ms of `stocklab validate`'s start-up on the quickstart config).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping; ConfigError for a missing, unreadable or non-mapping file."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if data is None:

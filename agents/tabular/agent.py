@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, PositiveInt
@@ -45,7 +45,9 @@ from stocklab.envs.core.errors import PolicyError, did_you_mean
 from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.core.policy import ActionMap, Policy
 from stocklab.envs.core.schema import StrictModel, validate_section
-from stocklab.envs.inventory_env import InventoryEnv
+
+if TYPE_CHECKING:  # the env (simpy, gymnasium) loads when training starts, not when a config is checked
+    from stocklab.envs.inventory_env import InventoryEnv
 
 Row = list[float]
 Update = Callable[[int, int, float, int, int], None]
@@ -249,6 +251,8 @@ class TabularAgent(Policy):
         cb = CallbackList(callbacks)
         cb.init_callback(self)
         if self._env is None:
+            from stocklab.envs.inventory_env import InventoryEnv
+
             self._env = InventoryEnv(self.env_config)
         end = self.num_timesteps + total_timesteps
         cb.on_training_start()

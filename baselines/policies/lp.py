@@ -136,11 +136,11 @@ class LPPolicy(ForecastingPolicy):
         self._cost = self._cost_vector(lay)
         eq = _Triplets()
         self._add_balance_rows(lay, eq)
-        self._A_eq = eq.csr(lay.nvar)
         ineq = _Triplets()
         self._add_capacity_rows(lay, ineq)
         self._add_indicator_rows(lay, ineq)
-        self._A_ub = ineq.csr(lay.nvar) if ineq.n_rows else None
+        self._triplets = (eq, ineq)
+        self._csr: tuple[sparse.csr_array, sparse.csr_array | None] | None = None
         self._n_cap_rows = n * self.periods if lay.r_idx is not None else 0
         self._n_ub = ineq.n_rows
 
@@ -155,6 +155,17 @@ class LPPolicy(ForecastingPolicy):
         if lay.z_off is not None:
             self._integrality = np.zeros(lay.nvar)
             self._integrality[lay.z_off :] = 1
+
+    def _matrices(self) -> tuple[sparse.csr_array, sparse.csr_array | None]:
+        """The equality and inequality matrices, made sparse on the first solve.
+
+        Not at construction: ``stocklab validate`` builds every policy to check it, and must not wait
+        for scipy.sparse's import.
+        """
+        if self._csr is None:
+            eq, ineq = self._triplets
+            self._csr = (eq.csr(self.n_vars), ineq.csr(self.n_vars) if ineq.n_rows else None)
+        return self._csr
 
     def _cost_vector(self, lay: _Layout) -> np.ndarray:
         """Objective coefficients: order, holding, shortage, refused-unit and fixed costs (money)."""
@@ -251,19 +262,21 @@ class LPPolicy(ForecastingPolicy):
         b_ub = np.zeros(self._n_ub)
         from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
+        A_eq, A_ub = self._matrices()
+
         if self._n_cap_rows and self.capacity is not None:  # capacity rows exist iff a capacity does
             cap = self.capacity - arrivals.copy()
             cap[0] = self.capacity - x0  # row i = 0: current stock plus an order arriving now
             b_ub[: self._n_cap_rows] = np.tile(cap, len(demand))
         if self._integrality is None:
             res = linprog(
-                self._cost, A_ub=self._A_ub, b_ub=b_ub if self._n_ub else None, A_eq=self._A_eq,
+                self._cost, A_ub=A_ub, b_ub=b_ub if self._n_ub else None, A_eq=A_eq,
                 b_eq=b_eq, bounds=np.column_stack([self._lb, ub]), method="highs",
             )  # fmt: skip
         else:
-            constraints = [LinearConstraint(self._A_eq, b_eq, b_eq)]
+            constraints = [LinearConstraint(A_eq, b_eq, b_eq)]
             if self._n_ub:
-                constraints.append(LinearConstraint(self._A_ub, -np.inf, b_ub))
+                constraints.append(LinearConstraint(A_ub, -np.inf, b_ub))
             res = milp(
                 self._cost,
                 integrality=self._integrality,

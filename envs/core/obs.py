@@ -13,11 +13,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from gymnasium import spaces
 
 from stocklab.envs.core.errors import PolicyError
 
 if TYPE_CHECKING:  # the config composes demand models; the core contract only reads it
+    from gymnasium import spaces
+
     from stocklab.envs.config import EnvConfig
 
 #: Names of the demand-information fields (``observation.information`` forecast or oracle_mean).
@@ -120,6 +121,8 @@ class ObsSpec:
 
     def space(self) -> spaces.Box:
         """The gymnasium observation space (float32 Box with finite bounds)."""
+        from gymnasium import spaces  # not at import: checking a config needs the spec, not gymnasium
+
         low = np.concatenate([np.full(f.size, f.low) for f in self.fields]).astype(np.float32)
         high = np.concatenate([np.full(f.size, f.high) for f in self.fields]).astype(np.float32)
         return spaces.Box(low=low, high=high, dtype=np.float32)

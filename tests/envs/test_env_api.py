@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import gymnasium as gym
@@ -68,6 +70,27 @@ def rollout(env: gym.Env, seed: int, actions: list[int]) -> tuple[list, list]:
         observations.append(obs)
         infos.append(info)
     return observations, infos
+
+
+@pytest.mark.parametrize(
+    "first_gymnasium_import",
+    ["import gymnasium as gym", "from gymnasium.wrappers import TimeLimit; import gymnasium as gym"],
+)
+def test_ids_are_registered_whichever_is_imported_first(first_gymnasium_import):
+    # stocklab.envs registers as gymnasium loads (the CLI never loads it); a fresh interpreter each
+    code = (
+        "import sys, importlib.resources\n"
+        "import stocklab.envs\n"
+        "assert 'gymnasium' not in sys.modules\n"
+        f"{first_gymnasium_import}\n"
+        "env = gym.make('stocklab/LostSales-v0')\n"
+        "obs, _ = env.reset(seed=3)\n"
+        "assert obs.shape == (3,), obs\n"
+        "assert gym.make_vec('stocklab/Backorder-v0', num_envs=2, vectorization_mode='vector_entry_point').num_envs == 2\n"
+        "assert importlib.resources.files(gym).is_dir()  # the wrapped loader still serves resources\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: str(c)[:60])
