@@ -8,11 +8,13 @@ module docstring); the keyword arguments mirror its ``train`` section.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stocklab.agents.resume import ResumePoint, StaleCheckpoint
 from stocklab.agents.tabular.agent import TABULAR_AGENTS, TabularAgent
 from stocklab.agents.tabular.callbacks import CheckpointCallback, EvalCallback, TimeLimitCallback
 from stocklab.envs.config import EnvConfig
@@ -55,6 +57,7 @@ def train_agent(
     torch_threads: int | None = 1,
     evaluate: Any = None,
     clock: str = "wall",
+    resume: ResumePoint | None = None,
 ) -> TrainResult:
     """Train an agent of ``kind`` for ``steps`` env steps (or until ``max_seconds`` / early stopping).
 
@@ -65,7 +68,9 @@ def train_agent(
     training stops after ``patience`` scores without improvement. Checkpoints go to
     ``run_dir/checkpoints`` every ``checkpoint_every`` steps, SB3's TensorBoard logs to
     ``run_dir/tensorboard``. ``max_seconds`` is read on ``clock``: ``wall`` time or the process's
-    ``cpu`` time (the time on a core of its own, on a shared machine).
+    ``cpu`` time (the time on a core of its own, on a shared machine). With ``resume``, training
+    goes on from that training's latest checkpoint if there is one (to the same result, to the bit, as
+    if never interrupted) and writes one every ``resume.every`` steps (:mod:`stocklab.agents.resume`).
     """
     run = Path(run_dir) if run_dir is not None else None
     ckpt_dir = run / "checkpoints" if run is not None else None
@@ -73,12 +78,11 @@ def train_agent(
         raise PolicyError("train: checkpoint_every needs a run directory")
     start = time.perf_counter()
     if kind in TABULAR_AGENTS:
-        agent = TABULAR_AGENTS[kind](env_config, hyperparams, seed=seed)
         callbacks = _tabular_callbacks(
             kind, eval_every, episodes, periods, eval_seed, patience, evaluate, checkpoint_every, ckpt_dir,
             max_seconds, clock,
         )  # fmt: skip
-        agent.learn(steps, callback=callbacks, progress_bar=progress_bar)
+        agent = _train_tabular(kind, env_config, steps, hyperparams, seed, callbacks, progress_bar, resume)
         ev = next((c for c in callbacks if isinstance(c, EvalCallback)), None)
         evaluations = ev.evaluations if ev is not None else []
         policy: Policy = agent
@@ -88,9 +92,40 @@ def train_agent(
             eval_freq=eval_every, eval_episodes=episodes or 4, eval_periods=periods or 1000,
             eval_seed=eval_seed, patience=patience, checkpoint_freq=checkpoint_every,
             checkpoint_dir=ckpt_dir, progress_bar=progress_bar, max_seconds=max_seconds, evaluate=evaluate,
-            clock=clock,
+            clock=clock, resume=resume,
         )  # fmt: skip
     return TrainResult(policy, agent, agent.num_timesteps, time.perf_counter() - start, list(evaluations))
+
+
+def _train_tabular(
+    kind: str,
+    env_config: EnvConfig | dict[str, Any],
+    steps: int,
+    hyperparams: dict[str, Any] | None,
+    seed: int,
+    callbacks: list[Any],
+    progress_bar: bool,
+    resume: ResumePoint | None,
+) -> TabularAgent:
+    """A tabular agent trained for ``steps`` env steps, from ``resume``'s latest checkpoint if any."""
+    if resume is None:
+        agent = TABULAR_AGENTS[kind](env_config, hyperparams, seed=seed)
+        return agent.learn(steps, callback=callbacks, progress_bar=progress_bar)
+    from stocklab.agents.tabular.resume import ResumeCallback, resume_from
+
+    ev = next((c for c in callbacks if isinstance(c, EvalCallback)), None)
+    try:
+        restored = resume_from(resume, ev)
+    except PolicyError as exc:  # another version's state: start over
+        print(f"{exc}: training from the start", file=sys.stderr)
+        resume.clear()
+        restored = None
+    agent = restored or TABULAR_AGENTS[kind](env_config, hyperparams, seed=seed)
+    wrapped = ResumeCallback(resume, callbacks, ev, end=steps)
+    return agent.learn(
+        steps - agent.num_timesteps, callback=wrapped, progress_bar=progress_bar,
+        reset_num_timesteps=restored is None,
+    )  # fmt: skip
 
 
 def _train_sb3(
@@ -107,11 +142,19 @@ def _train_sb3(
     from stocklab.agents.sb3.agent import SB3Agent
     from stocklab.agents.sb3.defaults import with_defaults
 
-    agent = SB3Agent(
-        env_config, kind, with_defaults(kind, hyperparams), seed=seed, torch_threads=torch_threads,
-        tensorboard_log=run / "tensorboard" if run is not None else None,
-    )  # fmt: skip
+    def build() -> SB3Agent:
+        return SB3Agent(
+            env_config, kind, with_defaults(kind, hyperparams), seed=seed, torch_threads=torch_threads,
+            tensorboard_log=run / "tensorboard" if run is not None else None,
+        )  # fmt: skip
+
+    agent = build()
     try:
+        agent.learn(steps, **learn)
+    except StaleCheckpoint as exc:  # another version's state: start over on a fresh agent
+        print(f"{exc}: training from the start", file=sys.stderr)
+        agent.close()
+        agent = build()
         agent.learn(steps, **learn)
     finally:
         agent.close()

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 EVALUATIONS = 10
 EVAL_EPISODES = 4
 EVAL_PERIODS = 1000
+#: Resumable checkpoints written over a training (see stocklab.agents.resume).
+CHECKPOINTS = 20
 
 
 class AgentKind(PolicyKind):
@@ -74,19 +76,25 @@ class AgentKind(PolicyKind):
     def build(self, ctx: BuildContext) -> Built:
         """Train the agent, keep its best evaluated policy, save it under ``policy/``."""
         from stocklab.agents.factory import save_policy, train_agent
+        from stocklab.agents.resume import ResumePoint
 
         spec, t = ctx.spec, ctx.spec.train
         steps = int(t.steps or 0)
         episodes = t.episodes or EVAL_EPISODES
         ctx.progress(0, steps)
+        # a run cut short goes on from its latest checkpoint (one per twentieth of training)
+        resume = ResumePoint(ctx.workdir / "resume", ctx.unit_hash, max(steps // CHECKPOINTS, 1))
         result = train_agent(
             self.name, ctx.env, steps, spec.hyperparams, seed=ctx.seed,
             eval_every=t.eval_every or max(steps // EVALUATIONS, 1), episodes=episodes,
             periods=t.periods or EVAL_PERIODS, eval_seed=ctx.scenario_seed(episodes, base=ctx.seeds(1)[0]),
             patience=t.patience, run_dir=ctx.workdir, max_seconds=t.seconds,
+            resume=resume if ctx.unit_hash else None,
         )  # fmt: skip
         ctx.progress(steps, steps)
         save_policy(result.policy, ctx.workdir / "policy")
+        if ctx.unit_hash:
+            resume.clear()
         curve = [
             {"step": s, "value": c, "metric": "avg cost, training evaluation"} for s, c in result.evaluations
         ]

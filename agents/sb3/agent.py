@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stocklab.agents.resume import ResumePoint, StaleCheckpoint
 from stocklab.agents.sb3.callbacks import (
     WallClock,
     checkpoint_callback,
@@ -48,6 +49,7 @@ from stocklab.agents.sb3.policy import (
     snapshot_network,
     write_meta,
 )
+from stocklab.agents.sb3.resume import resumable, resume_callback
 from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.core.errors import PolicyError
 from stocklab.envs.core.storage import atomic_path
@@ -223,6 +225,7 @@ class SB3Agent:
         reset_num_timesteps: bool = True,
         evaluate: Any = None,
         clock: str = "wall",
+        resume: ResumePoint | None = None,
     ) -> SB3Agent:
         """Train ``total_timesteps`` more env steps.
 
@@ -235,7 +238,10 @@ class SB3Agent:
         shown only when stderr is a terminal. Training stops after ``max_seconds`` of wall time.
         With ``evaluate`` (a function policy -> cost per period, e.g. the DP's exact policy
         evaluation), it scores the policy instead of simulating the evaluation episodes. ``clock``
-        measures ``max_seconds``: ``wall`` time or the process's ``cpu`` time.
+        measures ``max_seconds``: ``wall`` time or the process's ``cpu`` time. With ``resume`` (and the
+        batched engine's envs), training goes on from that point's latest checkpoint, up to
+        ``total_timesteps`` in all, and writes one every ``resume.every`` steps; a checkpoint that does
+        not fit raises :class:`~stocklab.agents.resume.StaleCheckpoint` (rebuild the agent, start over).
         """
         from stocklab.agents.tabular.callbacks import timer_of
 
@@ -257,13 +263,32 @@ class SB3Agent:
             if checkpoint_dir is None:
                 raise PolicyError("train.checkpoint_freq needs a checkpoint directory")
             callbacks.append(checkpoint_callback(self, checkpoint_freq, Path(checkpoint_dir)))
+        todo, resumed = total_timesteps, False
+        if resume is not None and resumable(self):
+            resumed = self._resume(resume, callbacks)
+            callbacks.append(resume_callback(self, resume, list(callbacks)))
+            todo = total_timesteps - self.num_timesteps if resumed else total_timesteps
         self.model.learn(
-            total_timesteps, callback=callbacks or None, progress_bar=progress_bar and sys.stderr.isatty(),
-            reset_num_timesteps=reset_num_timesteps, tb_log_name=self.algo,
+            todo, callback=callbacks or None, progress_bar=progress_bar and sys.stderr.isatty(),
+            reset_num_timesteps=reset_num_timesteps and not resumed, tb_log_name=self.algo,
         )  # fmt: skip
         if keeper is not None and restore_best and keeper.best is not None:
             self._restore(keeper.best)
         return self
+
+    def _resume(self, point: ResumePoint, callbacks: list[Any]) -> bool:
+        """Load ``point``'s latest checkpoint into this fresh agent and its callbacks, if there is one."""
+        from stocklab.agents.sb3 import resume
+
+        found = point.latest()
+        if found is None:
+            return False
+        try:
+            resume.load(found[0], self, callbacks)
+        except PolicyError as exc:
+            point.clear()
+            raise StaleCheckpoint(str(exc)) from None
+        return True
 
     def _eval_callback(
         self,

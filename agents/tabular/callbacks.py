@@ -139,11 +139,41 @@ class EvalCallback(TabularCallback):
         self.best_cost = math.inf
         self.best_timesteps = 0
         self._best: Any = None
-        self._last_eval = 0
+        self._last_eval: int | None = None  # None until training starts (or a checkpoint sets it)
         self._stale = 0
 
     def _init_callback(self) -> None:
-        self._last_eval = self.num_timesteps
+        if self._last_eval is None:
+            self._last_eval = self.num_timesteps
+
+    def state(self) -> tuple[dict[str, Any], list[float] | None]:
+        """What a resumed training needs of this callback: counters and scores (JSON), the best table."""
+        info = {
+            "evaluations": self.evaluations,
+            "best_cost": None if math.isinf(self.best_cost) else self.best_cost,
+            "best_timesteps": self.best_timesteps,
+            "last_eval": self._last_eval,
+            "stale": self._stale,
+            "best_rho": None if self._best is None else self._best[1],
+        }
+        flat = None if self._best is None else [x for row in self._best[0] for x in row]
+        return info, flat
+
+    def load_state(self, info: dict[str, Any], flat: list[float] | None, row_lengths: list[int]) -> None:
+        """Put back a :meth:`state`; ``row_lengths`` are the agent's table rows (allowed actions)."""
+        evaluations = [(int(s), float(c)) for s, c in info["evaluations"]]
+        best_cost = math.inf if info["best_cost"] is None else float(info["best_cost"])
+        best_timesteps, stale = int(info["best_timesteps"]), int(info["stale"])
+        last_eval = None if info["last_eval"] is None else int(info["last_eval"])
+        best = None
+        if flat is not None:
+            rows, at = [], 0
+            for n in row_lengths:
+                rows.append([float(x) for x in flat[at : at + n]])
+                at += n
+            best = (rows, float(info["best_rho"]))
+        self.evaluations, self.best_cost, self.best_timesteps = evaluations, best_cost, best_timesteps
+        self._stale, self._last_eval, self._best = stale, last_eval, best
 
     def score(self) -> float:
         """Average cost per period of the current greedy policy (lower is better)."""

@@ -109,6 +109,8 @@ class BuildContext:
     progress: Progress = lambda done, total: None
     #: The DP optimum of the env when the run solved it (for kinds that reuse it).
     optimum: Any = None
+    #: The run unit's hash (config, seed and code): the identity of resumable work kept in ``workdir``.
+    unit_hash: str = ""
 
     def seeds(self, n: int) -> list[int]:
         """``n`` distinct 32-bit seeds derived from :attr:`seed`, none of them an evaluation seed."""

@@ -26,8 +26,9 @@ def train(
     The agent trains as in `stocklab run` (same seeds, learning curve, best policy kept), is evaluated
     on the config's evaluation episodes and compared with the DP optimum where the env allows. The
     folder `OUT/NAME-POLICY/` is a run of that one policy: `stocklab export OUT/NAME-POLICY
-    --policy NAME --out DIR` exports it, and running the same command again reuses a finished
-    training instead of starting over.
+    --policy NAME --out DIR` exports it. Running the same command again reuses a finished
+    training, and goes on from the latest checkpoint of one cut short (to the same result, bit for
+    bit, as if it had not been interrupted).
     """
     from stocklab.envs.core.errors import StocklabError
     from stocklab.experiments.run.runner import RunOptions, run_experiment
@@ -38,7 +39,7 @@ def train(
     except StocklabError as exc:
         fail(exc)
     except KeyboardInterrupt:
-        err.print("interrupted: run the same command again to resume (finished work is kept)")
+        err.print("interrupted: run the same command again to go on from the latest checkpoint")
         raise typer.Exit(code=130) from None
     _report(root, policy, as_json)
 

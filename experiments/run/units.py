@@ -89,7 +89,7 @@ def _context(
 ) -> BuildContext:
     workdir = RunFolder(root).policy_dir(unit.spec.name)
     workdir.mkdir(parents=True, exist_ok=True)
-    ctx = BuildContext(cfg.env, unit.spec, unit.seed, frozenset(eval_seeds), workdir)
+    ctx = BuildContext(cfg.env, unit.spec, unit.seed, frozenset(eval_seeds), workdir, unit_hash=unit.hash)
     if progress is not None:
         ctx.progress = progress
     if REGISTRY.get(unit.spec.kind).uses_optimum:

@@ -8,6 +8,7 @@ import json
 from typer.testing import CliRunner
 
 from stocklab.experiments.cli.app import app
+from tests.experiments.conftest import CLI
 from tests.oracles import lost_sales_l1_optimum
 
 runner = CliRunner()
@@ -69,3 +70,42 @@ def test_train_seconds_stops_training_before_its_steps(tmp_path):
     cfg.write_text(CONFIG.replace("kind: base_stock}", "kind: base_stock, train: {seconds: 5}}"))
     res = runner.invoke(app, [*args[:-2], "--json"])
     assert res.exit_code == 2 and "train.seconds is for learning agents" in res.output
+
+
+def test_train_killed_mid_training_goes_on_from_its_checkpoint(tmp_path):
+    # kill -9 after the second checkpoint; the second call trains only what is left and ends with the
+    # table, learning curve and figures of an uninterrupted training (the oracle: that training)
+    import signal
+    import subprocess
+    import time
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(CONFIG.replace("steps: 3000, eval_every: 1000", "steps: 300000, eval_every: 60000"))
+
+    def train(out: str) -> list[str]:
+        return [*CLI, "train", str(cfg), "--policy", "ql", "--out", str(tmp_path / out), "--quiet", "--json"]
+
+    whole = subprocess.run(train("whole"), capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    pointer = tmp_path / "cut" / "t-ql" / "policies" / "ql" / "resume" / "latest.json"
+    proc = subprocess.Popen(train("cut"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if pointer.is_file() and json.loads(pointer.read_text())["steps"] >= 30000:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    cut_at = json.loads(pointer.read_text())["steps"]
+    assert 30000 <= cut_at < 300000
+    resumed = subprocess.run(train("cut"), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "training from the start" not in resumed.stderr
+    a, b = (tmp_path / name / "t-ql" / "policies" / "ql" for name in ("whole", "cut"))
+    assert (a / "policy" / "table.npz").read_bytes() == (b / "policy" / "table.npz").read_bytes()
+    assert (a / "learning_curve.csv").read_bytes() == (b / "learning_curve.csv").read_bytes()
+    first, second = json.loads(whole.stdout), json.loads(resumed.stdout)
+    assert {k: first[k] for k in ("avg_cost", "exact_cost", "gap_pct")} == {
+        k: second[k] for k in ("avg_cost", "exact_cost", "gap_pct")
+    }
+    assert not (b / "resume").exists()  # checkpoints go once the policy is saved
