@@ -60,6 +60,8 @@ class InventoryVectorEnv(VectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    #: Outputs of the last step, not state: a training checkpoint leaves them out (envs.core.state).
+    __transient__ = ("last_flows",)
 
     def __init__(
         self,

@@ -29,14 +29,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stocklab.agents.resume import ResumePoint, StaleCheckpoint
+from stocklab.agents.resume import ResumePoint
 from stocklab.agents.sb3.callbacks import (
     WallClock,
-    checkpoint_callback,
+    budget_callbacks,
     fixed_seed_eval,
     keep_best_callback,
     scored_eval,
-    time_limit_callback,
 )
 from stocklab.agents.sb3.hyperparams import WRAPPER_KEYS, accepted_keys, check_keys, check_schedule
 from stocklab.agents.sb3.policy import (
@@ -49,7 +48,7 @@ from stocklab.agents.sb3.policy import (
     snapshot_network,
     write_meta,
 )
-from stocklab.agents.sb3.resume import resumable, resume_callback
+from stocklab.agents.sb3.resume import attach, resumable
 from stocklab.envs.config import EnvConfig, parse_env_config
 from stocklab.envs.core.errors import PolicyError
 from stocklab.envs.core.storage import atomic_path
@@ -243,8 +242,6 @@ class SB3Agent:
         ``total_timesteps`` in all, and writes one every ``resume.every`` steps; a checkpoint that does
         not fit raises :class:`~stocklab.agents.resume.StaleCheckpoint` (rebuild the agent, start over).
         """
-        from stocklab.agents.tabular.callbacks import timer_of
-
         if total_timesteps < 1:
             raise PolicyError(f"train.steps (={total_timesteps}) must be >= 1")
         callbacks = list(callback) if isinstance(callback, list | tuple) else [callback] if callback else []
@@ -256,39 +253,16 @@ class SB3Agent:
                     eval_freq, eval_episodes, eval_periods, eval_seed, keeper, patience, evaluate
                 )
             )
-        if max_seconds is not None:
-            self.clock.timer = timer_of(clock)
-            callbacks.append(time_limit_callback(max_seconds, self.clock))
-        if checkpoint_freq:
-            if checkpoint_dir is None:
-                raise PolicyError("train.checkpoint_freq needs a checkpoint directory")
-            callbacks.append(checkpoint_callback(self, checkpoint_freq, Path(checkpoint_dir)))
-        todo, resumed = total_timesteps, False
-        if resume is not None and resumable(self):
-            resumed = self._resume(resume, callbacks)
-            callbacks.append(resume_callback(self, resume, list(callbacks)))
-            todo = total_timesteps - self.num_timesteps if resumed else total_timesteps
+        callbacks += budget_callbacks(self, max_seconds, clock, checkpoint_freq, checkpoint_dir)
+        resumed = resume is not None and resumable(self) and attach(self, resume, callbacks)
         self.model.learn(
-            todo, callback=callbacks or None, progress_bar=progress_bar and sys.stderr.isatty(),
+            total_timesteps - self.num_timesteps if resumed else total_timesteps, callback=callbacks or None,
+            progress_bar=progress_bar and sys.stderr.isatty(),
             reset_num_timesteps=reset_num_timesteps and not resumed, tb_log_name=self.algo,
         )  # fmt: skip
         if keeper is not None and restore_best and keeper.best is not None:
             self._restore(keeper.best)
         return self
-
-    def _resume(self, point: ResumePoint, callbacks: list[Any]) -> bool:
-        """Load ``point``'s latest checkpoint into this fresh agent and its callbacks, if there is one."""
-        from stocklab.agents.sb3 import resume
-
-        found = point.latest()
-        if found is None:
-            return False
-        try:
-            resume.load(found[0], self, callbacks)
-        except PolicyError as exc:
-            point.clear()
-            raise StaleCheckpoint(str(exc)) from None
-        return True
 
     def _eval_callback(
         self,

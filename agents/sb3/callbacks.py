@@ -168,3 +168,24 @@ def checkpoint_callback(agent: SB3Agent, freq: int, directory: Path) -> Any:
             return True
 
     return AgentCheckpoint(max(freq // agent.n_envs, 1), str(directory), name_prefix=agent.algo)
+
+
+def budget_callbacks(
+    agent: SB3Agent,
+    max_seconds: float | None,
+    clock: str,
+    checkpoint_freq: int | None,
+    checkpoint_dir: str | Path | None,
+) -> list[Any]:
+    """The time limit (``max_seconds`` on ``clock``) and the periodic saves of a training, as asked."""
+    from stocklab.agents.tabular.callbacks import timer_of
+
+    callbacks = []
+    if max_seconds is not None:
+        agent.clock.timer = timer_of(clock)
+        callbacks.append(time_limit_callback(max_seconds, agent.clock))
+    if checkpoint_freq:
+        if checkpoint_dir is None:
+            raise PolicyError("train.checkpoint_freq needs a checkpoint directory")
+        callbacks.append(checkpoint_callback(agent, checkpoint_freq, Path(checkpoint_dir)))
+    return callbacks

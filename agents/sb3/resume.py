@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stocklab.agents.resume import ResumePoint
+from stocklab.agents.resume import ResumePoint, StaleCheckpoint
 from stocklab.agents.sb3.policy import MODEL_FILE
 from stocklab.envs.core.errors import PolicyError
 from stocklab.envs.core.state import capture, read_state, restore, stocklab_objects, write_state
@@ -38,6 +38,22 @@ _STATE = "state.npz"
 def resumable(agent: SB3Agent) -> bool:
     """Whether the training envs' state can be saved: the batched engine's VecEnv (not SimPy's)."""
     return agent.vec_kind == "batched"
+
+
+def attach(agent: SB3Agent, point: ResumePoint, callbacks: list[Any]) -> bool:
+    """Load ``point``'s latest checkpoint, if any, into a fresh agent and its callbacks; True if loaded.
+
+    Adds the callback that writes the next checkpoints to ``callbacks``. StaleCheckpoint (the checkpoint removed) when it does not fit: rebuild the agent and start over.
+    """
+    found = point.latest()
+    if found is not None:
+        try:
+            load(found[0], agent, callbacks)
+        except PolicyError as exc:
+            point.clear()
+            raise StaleCheckpoint(str(exc)) from None
+    callbacks.append(resume_callback(agent, point, list(callbacks)))
+    return found is not None
 
 
 def _follow(obj: Any) -> bool:

@@ -3,8 +3,9 @@
 What a resumable training checkpoint stores of its environments. The envs are rebuilt from their
 config on resume; what the config does not fix (stock, pipelines, clocks, random generators
 mid-stream, counters) is captured here and written into the rebuilt tree, so that training goes on
-exactly as if it had never stopped. :func:`capture` walks the attributes of the objects ``follow``
-admits (by default stocklab's own, configs excepted), and lists, tuples and dicts, recording NumPy
+exactly as if it had never stopped. :func:`capture` walks the attributes (``__dict__`` and
+``__slots__``, less a class's ``__transient__`` ones) of the objects ``follow`` admits (by default
+stocklab's own, configs excepted), and lists, tuples and dicts (by their string keys), recording NumPy
 arrays, random generators and plain scalars under their attribute paths; immutable inputs (configs,
 gymnasium spaces, functions) are skipped, since the rebuilt tree has them already. :func:`restore`
 writes the values back in place, so objects that share an array or a generator keep sharing it, and
@@ -66,9 +67,9 @@ def capture(root: Any, follow: Follow = stocklab_objects) -> tuple[dict[str, np.
             for key, item in obj.items():
                 if isinstance(key, str):
                     walk(item, f"{path}[{key!r}]")
-        elif follow(obj) and hasattr(obj, "__dict__"):
+        elif follow(obj) and _has_fields(obj):
             seen.add(id(obj))
-            for name, item in vars(obj).items():
+            for name, item in _fields(obj):
                 walk(item, f"{path}.{name}")
 
     walk(root, "")
@@ -117,7 +118,7 @@ class _Restorer:
         """``obj`` with everything under ``path`` restored (a new tuple; anything else in place)."""
         if id(obj) in self.seen:
             return obj
-        if isinstance(obj, list | tuple | dict) or (self.follow(obj) and hasattr(obj, "__dict__")):
+        if isinstance(obj, list | tuple | dict) or (self.follow(obj) and _has_fields(obj)):
             self.seen.add(id(obj))
         else:
             return obj
@@ -136,11 +137,36 @@ class _Restorer:
             for key in [k for k in obj if isinstance(k, str)]:
                 obj[key] = self.value_of(obj[key], f"{path}[{key!r}]")
         else:
-            for name, item in list(vars(obj).items()):
+            for name, item in _fields(obj):
                 new = self.value_of(item, f"{path}.{name}")
                 if new is not item:
                     object.__setattr__(obj, name, new)  # frozen dataclasses too
         return obj
+
+
+def _slots(obj: Any) -> list[str]:
+    """The slot names of ``obj``'s class and its bases (``__slots__`` may be one string)."""
+    names: list[str] = []
+    for cls in type(obj).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return [n for n in dict.fromkeys(names) if n not in ("__dict__", "__weakref__")]
+
+
+def _has_fields(obj: Any) -> bool:
+    return hasattr(obj, "__dict__") or bool(_slots(obj))
+
+
+def _fields(obj: Any) -> list[tuple[str, Any]]:
+    """An object's attributes, from its ``__dict__`` and its ``__slots__`` (those that are set).
+
+    A class lists in ``__transient__`` the attributes that are outputs rather than state (the flows
+    of the last step, say): the next step sets them anew, so a checkpoint leaves them out.
+    """
+    skip = set(getattr(type(obj), "__transient__", ()))
+    fields = list(vars(obj).items()) if hasattr(obj, "__dict__") else []
+    fields += [(n, getattr(obj, n)) for n in _slots(obj) if hasattr(obj, n)]
+    return [(n, v) for n, v in fields if n not in skip]
 
 
 def _plain(value: Any) -> Any:

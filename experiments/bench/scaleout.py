@@ -11,6 +11,11 @@
   time from submitting the shards to the last result, SKU-days/s, the median per-shard compute time,
   and the time 100 cores would need on paper (the shards' total compute / 100, smaller shards).
 
+* ``sweep``: a sweep of ``runs`` PPO trainings (seeds 1..runs, ``steps`` env steps each, on a
+  Poisson-5 lost-sales instance with L = 1) run by ``stocklab run --executor ray`` on a local Ray
+  cluster of 1 CPU and then of 2, the two alternating over ``repeats`` rounds; reported: the median
+  wall time of each and their ratio (the speed-up from 1 to 2 workers).
+
 Base-stock level per SKU (units): S = ceil(mean (L + 1) + z sd sqrt(L + 1)), z = Phi^-1(p / (p + h))
 = Phi^-1(0.9), from the first year's daily mean and standard deviation (the normal approximation of
 the newsvendor fractile over the protection interval L + 1; Zipkin 2000, ch. 6).
@@ -20,7 +25,9 @@ from __future__ import annotations
 
 import math
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,4 +125,45 @@ def catalogue(
         "sku_days_per_s": round(skus * days / wall), "median_shard_seconds": round(per_shard, 3),
         "mean_cost_per_sku_day": round(float(cost.sum() / (skus * days)), 4),
         "on_100_cores_seconds": round(len(refs) * per_shard / 100, 3),
+    }  # fmt: skip
+
+
+def _ppo_sweep(runs: int, steps: int) -> dict[str, Any]:
+    """The sweep config of :func:`sweep_speedup`: ``runs`` PPO trainings that differ by their seed."""
+    return {
+        "name": "ppo_sweep",
+        "env": {"demand": {"dist": "poisson", "mean": 5}, "costs": {"holding": 1, "shortage": 9},
+                "lead_time": 1, "unmet_demand": "lost", "periods": 500},
+        "policies": [{"name": "ppo", "kind": "ppo", "train": {"steps": steps}}],
+        "evaluation": {"episodes": 4, "periods": 500},
+        "sweep": {"seed": list(range(1, runs + 1))},
+    }  # fmt: skip
+
+
+def sweep_speedup(runs: int = 8, steps: int = 30_000, repeats: int = 1) -> dict[str, Any]:
+    """Median wall time of a sweep of ``runs`` PPO trainings on Ray with 1 and with 2 CPUs, and the ratio."""
+    import ray
+    import yaml
+
+    from stocklab.experiments.run.runner import RunOptions
+    from stocklab.experiments.run.sweep import run_sweep
+
+    seconds: dict[int, list[float]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "sweep.yaml"
+        config.write_text(yaml.safe_dump(_ppo_sweep(runs, steps)))
+        for r in range(repeats):
+            for cpus in (1, 2):
+                ray.shutdown()  # a fresh local cluster of ``cpus`` CPUs each time
+                connect(num_cpus=cpus)
+                opts = RunOptions(out=Path(tmp) / f"r{r}c{cpus}", executor="ray", cpus=cpus, progress=False)
+                t0 = time.perf_counter()
+                run_sweep(config, None, opts)
+                seconds[cpus].append(time.perf_counter() - t0)
+        ray.shutdown()
+    one, two = statistics.median(seconds[1]), statistics.median(seconds[2])
+    return {
+        "runs": runs, "steps": steps, "repeats": repeats,
+        "one_cpu_seconds": round(one, 2), "two_cpus_seconds": round(two, 2), "speedup": round(one / two, 3),
+        "rounds_seconds": {"1": [round(x, 2) for x in seconds[1]], "2": [round(x, 2) for x in seconds[2]]},
     }  # fmt: skip

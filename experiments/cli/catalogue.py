@@ -64,9 +64,20 @@ def bench_scaleout(
     days: Annotated[int, typer.Option(min=1, help="Days each SKU is simulated.")] = 365,
     shard: Annotated[int, typer.Option(min=1, help="SKUs per Ray task.")] = 1000,
     cpus: Annotated[int, typer.Option(min=1, help="CPUs of the local Ray cluster and the process pool.")] = 2,
+    sweep_runs: Annotated[
+        int, typer.Option(min=0, help="PPO runs of the 1-vs-2-worker sweep timing (0: skip it).")
+    ] = 0,
+    sweep_steps: Annotated[
+        int, typer.Option(min=1000, help="Env steps of each PPO run of the sweep.")
+    ] = 30_000,
+    sweep_repeats: Annotated[int, typer.Option(min=1, help="Alternating rounds of the sweep timing.")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per-unit overhead of Ray vs the process pool, and a synthetic catalogue sharded into Ray tasks."""
+    """Per-unit overhead of Ray vs the process pool, and a synthetic catalogue sharded into Ray tasks.
+
+    With `--sweep-runs 8`, also the speed-up from 1 to 2 Ray workers on a sweep of 8 PPO trainings
+    (medians of `--sweep-repeats` alternating rounds, each on a fresh local cluster).
+    """
     from stocklab.envs.core.errors import StocklabError
     from stocklab.experiments.bench import scaleout
 
@@ -76,6 +87,8 @@ def bench_scaleout(
             result["overhead"] = scaleout.overhead(units, repeats, cpus)
         if skus:
             result["catalogue"] = scaleout.catalogue(skus, days, shard, cpus=cpus)
+        if sweep_runs:
+            result["sweep"] = scaleout.sweep_speedup(sweep_runs, sweep_steps, sweep_repeats)
     except StocklabError as exc:
         fail(exc)
     if as_json:
@@ -83,7 +96,8 @@ def bench_scaleout(
         return
     for name, figures in result.items():
         console.print(
-            f"[bold]{name}[/]: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k != "rounds_ms")
+            f"[bold]{name}[/]: "
+            + ", ".join(f"{k} {v}" for k, v in figures.items() if k not in ("rounds_ms", "rounds_seconds"))
         )
 
 

@@ -25,10 +25,20 @@ def validate(
     from stocklab.experiments.run.plan import preflight
 
     try:
-        if "catalogue" in read_yaml(config):
+        data = read_yaml(config)
+        if "catalogue" in data:
             from stocklab.experiments.run.catalogue.runner import validate_catalogue
 
             out.print(validate_catalogue(config, set_), soft_wrap=True)
+            return
+        if "sweep" in data:
+            from stocklab.experiments.run.sweep import check_sweep
+
+            name, points = check_sweep(config, set_)
+            policies = len(points[0][1].policies)
+            out.print(
+                f"{config}: ok (sweep {name}: {len(points)} runs of {policies} policies)", soft_wrap=True
+            )
             return
         cfg = load_config(config, set_)
         exact = preflight(cfg)

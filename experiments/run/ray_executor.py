@@ -133,7 +133,9 @@ class RayExecutor:
         self.board = board
         self.ray = connect(address, num_cpus)
         self.jobs = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
-        self._task = self.ray.remote(num_cpus=UNIT_CPUS, max_retries=UNIT_RETRIES, retry_exceptions=True)(
+        # Ray retries a task whose worker died; a unit that raised is retried here, not by Ray, whose
+        # own retry notice prints the worker's traceback on the user's terminal.
+        self._task = self.ray.remote(num_cpus=UNIT_CPUS, max_retries=UNIT_RETRIES, retry_exceptions=False)(
             _run_unit
         )
         self._shared: dict[int, tuple[Any, Any]] = {}  # id(obj) -> (obj, ObjectRef): put once
@@ -151,24 +153,38 @@ class RayExecutor:
         return entry[1]
 
     def submit(self, key: Hashable, fn: Callable[..., Any], *args: Any, tick: bool = False) -> Future:
-        """Start ``fn(*args)`` as a Ray task; its future raises :class:`UnitFailed` naming ``key``."""
+        """Start ``fn(*args)`` as a Ray task; its future raises :class:`UnitFailed` naming ``key``.
+
+        A unit that raises is started once more (``UNIT_RETRIES``) before it fails.
+        """
         if CANCELLED.is_set():
             raise UnitFailed(f"{unit_label(key)} was not started: the sweep was cancelled")
-        ref = self._task.remote(fn, *[self._share(a) for a in args])
+        shared = [self._share(a) for a in args]
         outer: Future = Future()
-        self._refs[outer] = ref
 
-        def settle(inner: Future) -> None:
-            self._refs.pop(outer, None)
+        def start(attempt: int) -> None:
+            ref = self._task.remote(fn, *shared)
+            self._refs[outer] = ref
+            ref.future().add_done_callback(lambda inner: settle(inner, attempt))
+
+        def settle(inner: Future, attempt: int) -> None:
             try:
-                outer.set_result(inner.result())
-            except BaseException as exc:  # noqa: BLE001 - becomes the unit's named failure
+                result = inner.result()
+            except BaseException as exc:  # noqa: BLE001 - retried, then the unit's named failure
                 cause = getattr(exc, "cause", None) or exc
                 what = type(cause).__name__
-                told = "was cancelled" if "Cancelled" in what else f"failed on {UNIT_RETRIES + 1} attempts"
+                cancelled = "Cancelled" in what or CANCELLED.is_set() or outer not in self._refs
+                if not cancelled and attempt < UNIT_RETRIES:
+                    start(attempt + 1)
+                    return
+                self._refs.pop(outer, None)
+                told = "was cancelled" if cancelled else f"failed on {attempt + 1} attempts"
                 outer.set_exception(UnitFailed(f"{unit_label(key)} {told}: {what}: {cause}"))
+                return
+            self._refs.pop(outer, None)
+            outer.set_result(result)
 
-        ref.future().add_done_callback(settle)
+        start(0)
         return outer
 
     def wait(self, futures: list[Future], timeout: float = 0.2) -> set[Future]:

@@ -111,15 +111,23 @@ def _set(raw: dict[str, Any], path: str, value: Any) -> None:
         raise ConfigError(f"sweep.{path}: {exc}") from None
 
 
-def run_sweep(config: Path, overrides: list[str] | None, opts: RunOptions) -> tuple[Path, pd.DataFrame]:
-    """Run every point of the sweep in ``config``; write and return the comparison (best first)."""
+def check_sweep(
+    config: Path, overrides: list[str] | None
+) -> tuple[str, list[tuple[Point, ExperimentConfig]]]:
+    """The sweep's name and points, after every check `run` makes before work (`validate` calls it too)."""
     data = read_yaml(Path(config))
     for assignment in overrides or []:
         apply_override(data, assignment)
     points = expand(data, str(Path(config).parent))
-    root = check_output_dir(Path(opts.out) / str(data.get("name", "experiment")), "--out")
     for _, cfg in points:
-        make_plan(cfg)  # every point's checks before any work
+        make_plan(cfg)
+    return str(data.get("name", "experiment")), points
+
+
+def run_sweep(config: Path, overrides: list[str] | None, opts: RunOptions) -> tuple[Path, pd.DataFrame]:
+    """Run every point of the sweep in ``config``; write and return the comparison (best first)."""
+    name, points = check_sweep(config, overrides)  # every point's checks before any work
+    root = check_output_dir(Path(opts.out) / name, "--out")
     sub = replace(opts, out=root / "runs", progress=False, report=False)
     with ProgressBoard(enabled=opts.progress) as board:  # one bar: runs finished of the sweep's
         board.add(KEY, f"sweep {root.name}", len(points))

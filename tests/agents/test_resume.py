@@ -38,7 +38,7 @@ def _run(env: InventoryVectorEnv, actions: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(config=st.sampled_from(CONFIGS), seed=st.integers(0, 2**31 - 1), cut=st.integers(1, 150))
 def test_a_restored_engine_goes_on_as_the_original(config, seed, cut, tmp_path_factory):
     # the oracle: the same env never interrupted, driven by the same actions

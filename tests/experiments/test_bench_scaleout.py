@@ -36,3 +36,12 @@ def test_shard_costs_match_a_bare_loop():
     y = q[0, :300]
     assert levels[0] == math.ceil(y.mean() * 3 + stats.norm.ppf(0.9) * y.std() * math.sqrt(3))
     assert np.array_equal(simulate_shard(demand, levels)["cost"], bare_costs(demand, levels))
+
+
+def test_the_sweep_timed_is_runs_ppo_trainings_that_differ_by_seed(tmp_path):
+    from stocklab.experiments.bench.scaleout import _ppo_sweep
+    from stocklab.experiments.run.sweep import expand
+
+    points = expand(_ppo_sweep(8, 5000), str(tmp_path))
+    assert [p.values for p, _ in points] == [{"seed": s} for s in range(1, 9)]
+    assert all(c.policies[0].kind == "ppo" and c.policies[0].train.steps == 5000 for _, c in points)

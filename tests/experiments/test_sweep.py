@@ -100,9 +100,16 @@ def test_rerun_reuses_every_run(swept, tmp_path):
     ],
 )
 def test_bad_sweep_is_one_clear_error(tmp_path, sweep, message):
-    result = CliRunner().invoke(
-        app, ["run", write(tmp_path, {**SWEEP, "sweep": sweep}), "--out", str(tmp_path / "o"), "--quiet"]
-    )
+    config = write(tmp_path, {**SWEEP, "sweep": sweep})
+    result = CliRunner().invoke(app, ["run", config, "--out", str(tmp_path / "o"), "--quiet"])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "o" / "sw" / "runs").exists()
+    checked = CliRunner().invoke(app, ["validate", config])  # validate refuses what run refuses, alike
+    assert checked.exit_code == 2 and checked.output == result.output
+
+
+def test_validate_accepts_a_sweep_that_runs(tmp_path):
+    result = CliRunner().invoke(app, ["validate", write(tmp_path, SWEEP)])
+    assert result.exit_code == 0, result.output
+    assert "sweep sw: 6 runs of 2 policies" in result.output
