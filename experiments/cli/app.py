@@ -6,7 +6,10 @@ needs inside the command, so that ``stocklab --help`` starts fast.
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
+import sys
 
 import typer
 
@@ -37,6 +40,26 @@ for _module in (
     importlib.import_module(f"stocklab.experiments.cli.{_module}").register(app, bench_app)
 
 
+#: Commands that write nothing but their answer on stdout/stderr (and every --help): they may leave
+#: without Python's teardown of the module graph (pydantic's schemas, numpy), a fifth of a second
+#: that would otherwise be a fifth of their whole run.
+_QUICK_EXIT = {"validate"}
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    args = sys.argv[1:]
+    if not (args and (args[0] in _QUICK_EXIT or "--help" in args or "-h" in args)):
+        app()
+        return
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, int | None):
+            print(exc.code, file=sys.stderr)
+    atexit._run_exitfuncs()  # what exit would run (none of these commands registers anything today)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

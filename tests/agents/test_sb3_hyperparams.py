@@ -54,8 +54,8 @@ def test_validate_imports_neither_torch_nor_scipy_nor_gymnasium():
     code = (
         "import sys\n"
         "sys.argv = ['stocklab', 'validate', 'configs/quickstart.yaml']\n"
-        "from stocklab.experiments.cli import main\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "from stocklab.experiments.cli.app import app\n"  # not main(): it leaves without returning
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "heavy = ['torch', 'stable_baselines3', 'scipy', 'gymnasium', 'simpy', 'pandas']\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "assert not heavy, heavy\n"
