@@ -157,6 +157,29 @@ def test_catalogue_small_end_to_end_through_the_cli(tmp_path: Path) -> None:
     assert f"Best policy: {s['best']}" in html and "Lagrangian lower bound" in html
 
 
+M3_CONFIG = SMALL_CONFIG.with_name("catalogue_m3.yaml")
+
+
+@pytest.mark.slow
+def test_catalogue_m3_runs_end_to_end_on_a_sample_of_its_skus(tmp_path: Path) -> None:
+    # the shipped M3 catalogue on 24 of its 474 SKUs: 20,000 units of room for 24 SKUs never binds,
+    # so the coordinator's price is 0 and it orders exactly as per-SKU base-stock (weak duality, slack)
+    shrink = ["catalogue.select.sample=24", "catalogue.select.seed=1", "policies.4.train.steps=1024",
+              "evaluation.tuning.periods=100", "evaluation.tuning.warmup=10"]  # fmt: skip
+    args = ["run", str(M3_CONFIG), "--out", str(tmp_path / "runs"), "--quiet"]
+    res = runner.invoke(app, args + [a for s in shrink for a in ("--set", s)])
+    assert res.exit_code == 0, res.output
+    root = tmp_path / "runs" / "catalogue_m3"
+    s = json.loads((root / "catalogue_summary.json").read_text())
+    assert list(s["policies"]) == ["base_stock", "capped", "coordinator", "newsvendor", "shared_ppo"]
+    assert not s["bound"]["applies"]  # replayed months are not a stationary distribution
+    eps = pd.read_csv(root / "catalogue_episodes.csv")
+    assert eps["sku"].nunique() == 24 and len(eps) == 5 * 24  # one replayed episode per SKU
+    assert s["policies"]["coordinator"]["cost"] == s["policies"]["base_stock"]["cost"]
+    assert all(row["within_capacity"] == 1.0 for row in s["policies"].values())
+    assert (root / "report.html").is_file()
+
+
 def test_bad_catalogue_policy_kind_exit_2(tmp_path: Path) -> None:
     bad = dict(SMALL, policies=[{"name": "x", "kind": "per_skuu"}])
     cfg = tmp_path / "bad.yaml"
