@@ -24,6 +24,8 @@ from stocklab.envs.core.errors import PolicyError
 from stocklab.envs.core.storage import atomic_path
 
 _POINTER = "latest.json"
+#: Written first into every checkpoint folder: only folders holding it are ever removed.
+_MARK = ".stocklab-checkpoint"
 
 
 class StaleCheckpoint(PolicyError):
@@ -57,8 +59,11 @@ class ResumePoint:
         """Write checkpoint ``step-<steps>`` with ``write(folder)``, then point ``latest.json`` at it."""
         path = self.folder / f"step-{steps}"
         if path.exists():
+            if not (path / _MARK).is_file():
+                raise PolicyError(f"{path}: exists and is not a stocklab checkpoint; it is left as it is")
             shutil.rmtree(path)  # an unfinished one of an earlier attempt: never pointed at
         path.mkdir(parents=True)
+        (path / _MARK).write_text(self.key)
         write(path)
         with atomic_path(self.folder / _POINTER) as tmp:
             tmp.write_text(json.dumps({"key": self.key, "folder": path.name, "steps": steps, **info}))
@@ -76,5 +81,5 @@ class ResumePoint:
         if not self.folder.is_dir():
             return
         for old in self.folder.glob("step-*"):
-            if old.name != keep and old.is_dir():
-                shutil.rmtree(old)
+            if old.name != keep and (old / _MARK).is_file():
+                shutil.rmtree(old)  # a checkpoint this code wrote (marked), superseded

@@ -134,6 +134,21 @@ def test_a_checkpoint_of_another_training_is_never_read(tmp_path):
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
+def test_folders_it_did_not_write_are_never_removed(tmp_path):
+    foreign = tmp_path / "step-300"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("a user's file")
+    other = tmp_path / "step-100"
+    other.mkdir()
+    point = ResumePoint(tmp_path, "unit-1", 100)
+    with pytest.raises(PolicyError, match="not a stocklab checkpoint"):
+        point.commit(300, lambda path: None)
+    point.commit(200, lambda path: None)  # prunes older checkpoints: only its own
+    point.clear()
+    assert (foreign / "notes.txt").read_text() == "a user's file" and other.is_dir()
+    assert not (tmp_path / "step-200").exists()
+
+
 def test_simpy_envs_train_without_checkpoints(tmp_path):
     # a DummyVecEnv of SimPy envs holds state no file can hold: that training restarts instead
     hp = {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1, "vec_env": "dummy"}
