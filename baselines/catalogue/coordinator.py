@@ -52,6 +52,10 @@ def expected_excess(y: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarr
     return np.where(sd > 0, normal, np.maximum(diff, 0.0))
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class LagrangianCoordinator(CataloguePolicy):
     """Base-stock levels under Lagrangian prices on the shared limits, rationed in binding periods.
 
@@ -185,6 +189,35 @@ class LagrangianCoordinator(CataloguePolicy):
         if len(self._predicted) >= self._lag and self.adapt is not None:
             error = actual - self._predicted[-self._lag]
             self.bias = (1.0 - self.adapt) * self.bias + self.adapt * error
+
+    def memory(self) -> dict[str, Any] | None:
+        """The adaptive room's memory: the projections of the last ``lag`` periods and the bias (volume).
+
+        None without ``adapt`` or a capacity (nothing is carried between periods then).
+        """
+        if self.adapt is None or self.capacity is None or self.z is None:
+            return None
+        return {"predicted": [float(v) for v in self._predicted[-self._lag :]], "bias": float(self.bias)}
+
+    def restore(self, memory: dict[str, Any]) -> None:
+        """Continue from :meth:`memory`'s output (PolicyError naming the member that does not fit)."""
+        if self.memory() is None:
+            super().restore(memory)
+        if not isinstance(memory, dict) or set(memory) != {"predicted", "bias"}:
+            raise PolicyError(f"{self.name} memory: expected an object with 'predicted' and 'bias'")
+        predicted, bias = memory["predicted"], memory["bias"]
+        if (
+            not isinstance(predicted, list)
+            or len(predicted) > self._lag
+            or not all(_finite(v) for v in predicted)
+        ):
+            raise PolicyError(
+                f"{self.name} memory.predicted: expected at most {self._lag} finite numbers (volume)"
+            )
+        if not _finite(bias):
+            raise PolicyError(f"{self.name} memory.bias: {bias!r} is not a finite number")
+        self._predicted = [float(v) for v in predicted]
+        self.bias = float(bias)
 
     @property
     def lambda_(self) -> float:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from stocklab.envs.core.errors import PolicyError
 from stocklab.envs.engines.shared import total
 
 
@@ -84,6 +85,20 @@ class CataloguePolicy(ABC):
     def params(self) -> dict[str, Any]:
         """JSON-ready parameters that define the policy (for reports and export)."""
         return {}
+
+    def memory(self) -> dict[str, Any] | None:
+        """What the policy carries from one period to the next, JSON-ready; None when it carries nothing.
+
+        A deployed policy decides one period per call: passing this back with the next period's
+        states (:meth:`restore`) makes a stateful policy decide as it did in simulation.
+        """
+        return None
+
+    def restore(self, memory: dict[str, Any]) -> None:
+        """Continue from the output of :meth:`memory`; PolicyError when it does not fit this policy."""
+        raise PolicyError(
+            f"{self.name}: this policy keeps no memory between periods, so none can be restored"
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -74,11 +74,17 @@ def export_cmd(
     from stocklab.experiments.deploy.export import export_policy
     from stocklab.experiments.deploy.paths import check_artefact_dir
     from stocklab.experiments.deploy.preflight import check_run
-    from stocklab.experiments.deploy.signing import key_id, load_key
+    from stocklab.experiments.deploy.signing import load_key
 
     try:
         key = load_key(key_file)
         target = check_artefact_dir(out, force=force, protect=[run_dir])
+        from stocklab.experiments.deploy.catalogue_export import export_catalogue, is_catalogue_run
+
+        if is_catalogue_run(run_dir):
+            manifest = export_catalogue(run_dir, policy, target, force=force, key=key)
+            _exported(policy, manifest, key, out, as_json)
+            return
         check_run(run_dir, policy)
         from stocklab.envs.core.storage import sha256_bytes
         from stocklab.experiments.run.runner import load_run_policy
@@ -96,6 +102,12 @@ def export_cmd(
         )  # fmt: skip
     except StocklabError as exc:
         fail(exc)
+    _exported(policy, manifest, key, out, as_json)
+
+
+def _exported(policy: str, manifest: dict[str, Any], key: bytes | None, out: Path, as_json: bool) -> None:
+    from stocklab.experiments.deploy.signing import key_id
+
     if as_json:
         _print_strict_json(manifest)
     else:
@@ -176,9 +188,20 @@ def act(
     require_signature: Annotated[
         bool, typer.Option("--require-signature", help="Refuse a policy that is not signed with the key.")
     ] = False,
+    memory: Annotated[
+        Path | None,
+        typer.Option(
+            help="Catalogue policies: file carrying the policy's memory from one period to the next."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Decide the order for one state (--state JSON) or for many SKUs (--states FILE.csv).
+
+    A catalogue policy (exported from a catalogue run) decides for all its SKUs at once: --states
+    with a sku column and one row per SKU of the catalogue, in any order; the orders honour the
+    catalogue's budget rule. With --memory FILE a policy that remembers between periods (the
+    coordinator) reads its memory from FILE when it exists and writes the new one there.
 
     The states CSV has one row per state and one column per value the policy observes, named like
     the fields of its manifest's obs_spec: on_hand; backlog (backorder policies; optional, 0);
@@ -191,31 +214,50 @@ def act(
     Example for the quickstart policies: a file with the lines "sku,on_hand,pipeline[0]" and
     "A-100,7,5". The result is the same table with an order column (units), printed or written to --out.
     """
-    from stocklab.envs.core.errors import ConfigError, StocklabError
-    from stocklab.experiments.deploy.paths import check_output_file
-    from stocklab.experiments.deploy.runtime import load_policy
-    from stocklab.experiments.deploy.signing import load_key
+    from stocklab.envs.core.errors import StocklabError
 
     try:
-        if sum(x is not None and x is not False for x in (state, states, template or None)) != 1:
-            raise ConfigError("act: give exactly one of --state JSON, --states FILE.csv or --template")
-        if out is not None and states is None:
-            raise ConfigError("act: --out is for the result of --states")
-        key = load_key(key_file)
-        target = None
-        if out is not None:
-            target = check_output_file(out, force=force, inputs=[states], protect=[policy_dir])
-        policy = load_policy(policy_dir, key=key, require_signature=require_signature)
-        if template:
-            from stocklab.experiments.deploy.states import template as columns
-
-            sys.stdout.write(",".join(columns(policy.obs_spec)) + "\n")
-        elif state is not None:
-            _act_one(policy, state, as_json)
-        else:
-            _act_many(policy, states, target, as_json)  # type: ignore[arg-type]
+        _act(policy_dir, state, states, out, force, template, key_file, require_signature, memory, as_json)
     except StocklabError as exc:
         fail(exc)
+
+
+def _act(
+    policy_dir: Path, state: str | None, states: Path | None, out: Path | None, force: bool, template: bool,
+    key_file: Path | None, require_signature: bool, memory: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    """The work of :func:`act` (StocklabError for every refusal)."""
+    from stocklab.envs.core.errors import ConfigError
+    from stocklab.experiments.deploy.paths import check_output_file
+    from stocklab.experiments.deploy.runtime import DeployedPolicy, load_deployed
+    from stocklab.experiments.deploy.signing import load_key
+
+    if sum(x is not None and x is not False for x in (state, states, template or None)) != 1:
+        raise ConfigError("act: give exactly one of --state JSON, --states FILE.csv or --template")
+    if out is not None and states is None:
+        raise ConfigError("act: --out is for the result of --states")
+    key = load_key(key_file)
+    target = None
+    if out is not None:
+        target = check_output_file(out, force=force, inputs=[states], protect=[policy_dir])
+    policy = load_deployed(policy_dir, key=key, require_signature=require_signature)
+    catalogue = not isinstance(policy, DeployedPolicy)
+    if catalogue or memory is not None:
+        from stocklab.experiments.cli.act_catalogue import check_catalogue_options
+
+        memory = check_catalogue_options(policy, catalogue, state, states, memory, policy_dir)
+    if catalogue and states is not None:
+        from stocklab.experiments.cli.act_catalogue import act_catalogue
+
+        act_catalogue(policy, states, target, memory, as_json)
+    elif template:
+        from stocklab.experiments.deploy.states import template as columns
+
+        sys.stdout.write(",".join(columns(policy.obs_spec)) + "\n")
+    elif state is not None:
+        _act_one(policy, state, as_json)
+    else:
+        _act_many(policy, states, target, as_json)  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -62,7 +62,10 @@ class DecideEndpoint:
 
     def __init__(self, policy: DeployedPolicy, log: DecisionLog, metrics: ServiceMetrics, s: ServeSettings):
         self.policy, self.log, self.metrics, self.settings = policy, log, metrics, s
-        self.models = Models(policy.obs_spec, s.max_states)
+        #: A catalogue policy decides for all its SKUs in one batch, and may carry a memory.
+        self.catalogue = not isinstance(policy, DeployedPolicy)
+        size = getattr(policy, "size", 0)
+        self.models = Models(policy.obs_spec, max(s.max_states, size), memory=self.catalogue)
         self.sha256 = str(policy.manifest["manifest_sha256"])
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -73,8 +76,9 @@ class DecideEndpoint:
                 raise Refused(405, f"method {scope['method']} not allowed on /decide; use POST")
             body = await self._read_body(scope, receive)
             received = time.perf_counter()
-            states, batch = self.parse(body)
-            orders = self.decide(states)
+            states, batch, memory = self.parse(body)
+            orders, extra = self.decide_catalogue(states, batch, memory) if self.catalogue else (
+                self.decide(states), {})  # fmt: skip
             rid = state.get("request_id", "")
             self.write_log(rid, states, orders)
         except Refused as exc:
@@ -87,7 +91,11 @@ class DecideEndpoint:
         self.metrics.decide_duration.observe(seconds)
         self.metrics.batch.observe(len(orders))
         state["decisions"] = len(orders)
-        answer = {"orders": orders, "request_id": rid} if batch else {"order": orders[0], "request_id": rid}
+        answer = (
+            {"orders": orders, **extra, "request_id": rid}
+            if batch
+            else {"order": orders[0], "request_id": rid}
+        )
         headers = [(b"server-timing", b"decide;dur=%.3f" % (seconds * 1e3))]
         await _send(send, 200, to_json(answer), headers)
 
@@ -127,8 +135,8 @@ class DecideEndpoint:
             raise Refused(400, 'empty body; send {"state": {...}} or {"states": [...]} as JSON')
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def parse(self, body: bytes) -> tuple[list[dict[str, Any]], bool]:
-        """The validated states of a body and whether it was a batch (one JSON pass when well-formed)."""
+    def parse(self, body: bytes) -> tuple[list[dict[str, Any]], bool, Any]:
+        """The validated states of a body, whether it was a batch, and its memory (one JSON pass when well-formed)."""
         form = _FIRST_KEY.match(body)
         if form is None:  # not an object starting with "state"/"states": find out what is wrong
             try:
@@ -140,8 +148,9 @@ class DecideEndpoint:
         batch = form.group(1) == b"states"
         try:
             if batch:
-                return self.models.batch.validate_json(body)["states"], True
-            return [self.models.single.validate_json(body)["state"]], False
+                request = self.models.batch.validate_json(body)
+                return request["states"], True, request.get("memory")
+            return [self.models.single.validate_json(body)["state"]], False, None
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             if first["type"] == "json_invalid":
@@ -165,6 +174,23 @@ class DecideEndpoint:
             return self.policy.orders_from_observations(obs).tolist()  # type: ignore[no-any-return]
         except PolicyError as exc:
             raise Refused(422, str(exc)) from None
+
+    def decide_catalogue(
+        self, states: list[dict[str, Any]], batch: bool, memory: Any
+    ) -> tuple[list[int], dict[str, Any]]:
+        """Orders (units) of every SKU of a catalogue policy, and the answer's catalogue members; 422 if refused."""
+        if not batch:
+            raise Refused(422, f'{self.policy.name} is a catalogue policy: send {{"states": [...]}} with one '
+                               f"state per SKU ({self.policy.size} SKUs), each with its sku")  # fmt: skip
+        try:
+            obs = observation_matrix(self.policy.obs_spec, states)
+            decision = self.policy.decide_observations([s.get("sku") for s in states], obs, memory)
+        except PolicyError as exc:
+            raise Refused(422, str(exc)) from None
+        extra = {"spent": decision.spent, "cut_by_budget": decision.summary()["cut_by_budget"]}
+        if decision.memory is not None:
+            extra["memory"] = decision.memory
+        return decision.orders, extra
 
     def write_log(self, rid: str, states: list[dict[str, Any]], orders: list[int]) -> None:
         """Append one line per decision (``sku``/``period`` lifted out of the state); 503 if impossible."""

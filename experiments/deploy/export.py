@@ -129,7 +129,7 @@ def export_policy(
             key,
         )
         _self_check(staging, key, label)
-        _place(staging, target, force)
+        place(staging, target, force)
     finally:
         if staging.exists():
             shutil.rmtree(staging)  # this export's own staging folder, never a user's
@@ -148,7 +148,7 @@ def _self_check(staging: Path, key: bytes | None, label: str) -> None:
         ) from None
 
 
-def _place(staging: Path, target: Path, force: bool) -> None:
+def place(staging: Path, target: Path, force: bool) -> None:
     """Move the staged artefact to ``target``, replacing a previous artefact there only with ``force``."""
     check_artefact_dir(target, force=force)  # again: the folder may have changed since the first check
     old = artefact_contents(target) if target.is_dir() and any(target.iterdir()) else None

@@ -91,15 +91,23 @@ def state_model(spec: ObsSpec) -> Any:
 class Models:
     """The request models of one policy's ``/decide`` and their validators."""
 
-    def __init__(self, spec: ObsSpec, max_states: int) -> None:
+    def __init__(self, spec: ObsSpec, max_states: int, memory: bool = False) -> None:
+        """``memory``: the batch request may carry a catalogue policy's memory (a JSON object)."""
         forbid = with_config(ConfigDict(extra="forbid"))
         self.state = state_model(spec)
         single = TypedDict("SingleDecisionRequest", {"state": self.state})  # type: ignore[misc]  # noqa: UP013
         single.__doc__ = "Decide the order for one state."
-        batch = TypedDict(  # type: ignore[misc]  # noqa: UP013
-            "BatchDecisionRequest",
-            {"states": Annotated[list[self.state], Field(min_length=1, max_length=max_states)]},  # type: ignore[name-defined]
-        )
+        members: dict[str, Any] = {
+            "states": Annotated[list[self.state], Field(min_length=1, max_length=max_states)]  # type: ignore[name-defined]
+        }
+        if memory:
+            members["memory"] = NotRequired[
+                Annotated[
+                    dict[str, Any] | None,
+                    Field(description="The memory of the previous decision's answer (catalogue policies)"),
+                ]
+            ]
+        batch = TypedDict("BatchDecisionRequest", members)  # type: ignore[misc]  # noqa: UP013
         batch.__doc__ = "Decide the orders of many states at once (e.g. one per SKU), in the given order."
         single, batch = forbid(single), forbid(batch)
         self.single = TypeAdapter(single)
@@ -182,6 +190,16 @@ class Decisions(BaseModel):
     """The orders of a batch, in the order of its states."""
 
     orders: list[int] = Field(description="units to order now, one per state")
+    spent: float | None = Field(
+        default=None, description="catalogue policies: money the orders cost (after the budget rule)"
+    )
+    cut_by_budget: int | None = Field(
+        default=None, description="catalogue policies: units the budget rule cut from the policy's orders"
+    )
+    memory: dict[str, Any] | None = Field(
+        default=None,
+        description="catalogue policies that remember: send it back with the next period's states",
+    )
     request_id: str = Field(description="id of this request in the decision log and the access log")
 
 

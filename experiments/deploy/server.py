@@ -24,7 +24,7 @@ from stocklab.envs.core.errors import ConfigError
 from stocklab.experiments.deploy.decision_log import DecisionLog
 from stocklab.experiments.deploy.observe import configure_logging
 from stocklab.experiments.deploy.protocol import GuardedHttpToolsProtocol, ReadLimits
-from stocklab.experiments.deploy.runtime import DeployedPolicy, load_policy
+from stocklab.experiments.deploy.runtime import DeployedPolicy, load_deployed
 from stocklab.experiments.deploy.service import create_app
 from stocklab.experiments.deploy.settings import ENV_VAR, ServeSettings
 
@@ -49,7 +49,7 @@ def prepare(settings: ServeSettings) -> tuple[DeployedPolicy, DecisionLog]:
     from stocklab.experiments.deploy.signing import load_key
 
     key = load_key(settings.key_file)
-    policy = load_policy(settings.policy_dir, key=key, require_signature=settings.require_signature)
+    policy = load_deployed(settings.policy_dir, key=key, require_signature=settings.require_signature)
     return policy, open_log(settings)
 
 

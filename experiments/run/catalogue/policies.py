@@ -56,8 +56,8 @@ class RulesPolicy(CataloguePolicy):
         return self.rules.orders(np.asarray(obs))
 
     def params(self) -> dict[str, Any]:
-        """Per-SKU parameters in catalogue order, and how they were chosen."""
-        return {"per_sku": self.rules.params(), "info": self.info}
+        """The single-SKU kind, per-SKU parameters in catalogue order, and how they were chosen."""
+        return {"base": self.rules.policies[0].name, "per_sku": self.rules.params(), "info": self.info}
 
 
 def tuning_catalogue(catalogue: Catalogue) -> Catalogue:

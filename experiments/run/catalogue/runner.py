@@ -99,7 +99,7 @@ def run_catalogue(data: dict[str, Any], base_dir: str | None, opts: Any) -> Path
     with RunFolder(root).lock():
         write_text(root / "config.yaml", yaml.safe_dump(data, sort_keys=False))
         results, bound = _run_jobs(exp, data, base_dir, opts)
-        _write(root, exp, catalogue, results, bound, time.perf_counter() - start)
+        _write(root, exp, catalogue, results, bound, time.perf_counter() - start, base_dir)
         if opts.report:
             rebuild(root)
         meta_path = root / "catalogue_run.json"
@@ -149,7 +149,7 @@ def _run_jobs(
 
 def _write(
     root: Path, exp: CatalogueExperiment, catalogue: Catalogue, results: list[dict[str, Any]],
-    bound: dict[str, Any] | None, seconds: float,
+    bound: dict[str, Any] | None, seconds: float, base_dir: str | None = None,
 ) -> None:  # fmt: skip
     """The run's tables and ``catalogue_run.json``."""
     write_csv(root / "catalogue_episodes.csv", pd.concat([r["episodes"] for r in results], ignore_index=True))
@@ -168,7 +168,7 @@ def _write(
         "timings": {r["name"]: {"build_seconds": r["build_seconds"], "eval_seconds": r["eval_seconds"]}
                     for r in results},
         "train_skus": {r["name"]: r["params"]["train_skus"] for r in results if "train_skus" in r["params"]},
-        "seconds": seconds,
+        "seconds": seconds, "base_dir": base_dir,  # where the config's relative paths start (for export)
     }  # fmt: skip
     for r in results:  # each policy's parameters (per-SKU levels, prices, the network), for export
         write_json(root / "policies" / f"{r['name']}.json", {"kind": r["kind"], "params": r["params"]})
