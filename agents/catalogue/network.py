@@ -22,10 +22,10 @@ import numpy as np
 
 from stocklab.envs.core.errors import PolicyError
 
-#: Activations by the names the export uses.
+#: Activations by the names the export uses; each overwrites its (float32) argument and returns it.
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": lambda x: np.tanh(x, out=x),
+    "relu": lambda x: np.maximum(x, 0.0, out=x),
 }
 #: Format name written into every export.
 FORMAT = "stocklab-shared-network"
@@ -69,7 +69,9 @@ class SharedNetwork:
             raise PolicyError(f"observations of shape {x.shape}; the network takes (N, {self.obs_size})")
         act = ACTIVATIONS[self.activation]
         for w, b in zip(self.weights[:-1], self.biases[:-1]):
-            x = act(x @ w.T + b).astype(np.float32)
+            z = x @ w.T  # float32, as the torch layer computes it; then in place (no temporaries)
+            z += b
+            x = act(z)
         return x @ self.weights[-1].T + self.biases[-1]
 
     def actions(self, obs: np.ndarray) -> np.ndarray:

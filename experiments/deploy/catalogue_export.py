@@ -77,14 +77,22 @@ def export_catalogue(
     protect: Iterable[str | Path] = (),
 ) -> dict[str, Any]:
     """Write catalogue policy ``name`` of run ``run_dir`` to the new or empty folder ``out``; the manifest."""
-    from stocklab.experiments.deploy.export import place
-
     run_dir = Path(run_dir)
     target = check_artefact_dir(out, force=force, protect=[run_dir, *protect])
     catalogue, policy, kind = run_policy(run_dir, name)
-    if policy.exportable is None:
-        raise PolicyError(f"policy {name!r} ({type(policy).__name__}) cannot be exported")
     run_sha = sha256_bytes(read_bounded(run_dir / RUN_FILE, 64 << 20, "the catalogue run record"))
+    return write_catalogue_artefact(catalogue, policy, kind, target, force=force, key=key, run_sha256=run_sha)
+
+
+def write_catalogue_artefact(
+    catalogue: Catalogue, policy: CataloguePolicy, kind: str, target: Path, *, force: bool = False,
+    key: bytes | None = None, run_sha256: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Stage, seal, check (:func:`self_check`) and place the artefact of ``policy`` (of ``kind``) for ``catalogue``."""
+    from stocklab.experiments.deploy.export import place
+
+    if policy.exportable is None:
+        raise PolicyError(f"policy {policy.name!r} ({type(policy).__name__}) cannot be exported")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = aside_name(target, "partial")
     staging.mkdir()
@@ -94,11 +102,11 @@ def export_catalogue(
         manifest = seal(
             staging,
             {
-                "policy": {"name": name, "kind": kind, "class": type(policy).__name__},
+                "policy": {"name": policy.name, "kind": kind, "class": type(policy).__name__},
                 "artefact": ARTEFACT,
                 "obs_spec": batch_layout(list(catalogue.configs)).to_json(),
                 "catalogue": _summary(catalogue, policy),
-                "training_manifest_sha256": run_sha,
+                "training_manifest_sha256": run_sha256,
             },
             key,
         )
@@ -150,4 +158,4 @@ def self_check(
         memory = decision.memory
 
 
-__all__ = ["export_catalogue", "is_catalogue_run", "run_policy", "self_check"]
+__all__ = ["export_catalogue", "is_catalogue_run", "run_policy", "self_check", "write_catalogue_artefact"]

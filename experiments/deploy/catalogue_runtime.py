@@ -68,6 +68,8 @@ class CatalogueDecision:
     on_order_volume: float
     ordered_volume: float
     memory: dict[str, Any] | None
+    #: Units the budget rule cut from the policy's orders, over all SKUs.
+    cut_by_budget: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The catalogue totals, JSON-ready (everything but the per-SKU lists)."""
@@ -75,7 +77,7 @@ class CatalogueDecision:
             "skus": len(self.orders), "asked": self.asked, "spent": self.spent, "budget": self.budget,
             "capacity": self.capacity, "on_hand_volume": self.on_hand_volume,
             "on_order_volume": self.on_order_volume, "ordered_volume": self.ordered_volume,
-            "cut_by_budget": int(sum(w - q for w, q in zip(self.wanted, self.orders))),
+            "cut_by_budget": self.cut_by_budget,
         }  # fmt: skip
 
 
@@ -128,6 +130,13 @@ class DeployedCatalogue(StateVectors):
 
     def positions(self, skus: Sequence[Any], label: str = "states") -> np.ndarray:
         """Catalogue position of each given SKU id; PolicyError unless every SKU appears exactly once."""
+        if len(skus) == self.size:  # the usual case, in bulk; any doubt falls through to the checks
+            try:
+                pos = np.fromiter(map(self._index.__getitem__, skus), dtype=np.int64, count=len(skus))
+            except (KeyError, TypeError):
+                pos = None
+            if pos is not None and np.bincount(pos, minlength=self.size).max(initial=0) <= 1:
+                return pos
         pos = np.empty(len(skus), dtype=np.int64)
         seen: dict[str, int] = {}
         for k, sku in enumerate(skus):
@@ -189,6 +198,7 @@ class DeployedCatalogue(StateVectors):
             skus=list(skus), orders=placed[pos].tolist(), wanted=wanted[pos].tolist(), asked=asked,
             spent=spent, budget=state.budget, capacity=state.capacity, on_hand_volume=state.capacity_used,
             on_order_volume=state.inbound, ordered_volume=total(volume * placed), memory=mem,
+            cut_by_budget=int((wanted - placed).sum()),
         )  # fmt: skip
 
     def state(self, obs: np.ndarray, period: int) -> CatalogueState:

@@ -35,6 +35,8 @@ JSON = "application/json"
 #: The first member of a well-formed body: "state" (one) or "states" (a batch).
 _FIRST_KEY = re.compile(rb'\s*\{\s*"(states?)"\s*:')
 _NULL = b"null"
+#: One element of a JSON list of strings and nulls (a string: quotes around escapes or other bytes).
+_JSON_ITEM = re.compile(rb'null|"(?:[^"\\]|\\.)*"')
 #: Below this many states the per-state ObsSpec conversion is cheaper than the columnar one.
 _COLUMNAR_FROM = 16
 
@@ -187,7 +189,7 @@ class DecideEndpoint:
             decision = self.policy.decide_observations([s.get("sku") for s in states], obs, memory)
         except PolicyError as exc:
             raise Refused(422, str(exc)) from None
-        extra = {"spent": decision.spent, "cut_by_budget": decision.summary()["cut_by_budget"]}
+        extra = {"spent": decision.spent, "cut_by_budget": decision.cut_by_budget}
         if decision.memory is not None:
             extra["memory"] = decision.memory
         return decision.orders, extra
@@ -196,21 +198,17 @@ class DecideEndpoint:
         """Append one line per decision (``sku``/``period`` lifted out of the state); 503 if impossible."""
         head = to_json({"time": round(time.time(), 6), "request_id": rid, "policy": self.policy.name,
                         "policy_sha256": self.sha256})[:-1]  # fmt: skip
-        meta = [(s.pop("sku", None), s.pop("period", None)) for s in states]
+        skus = [s.pop("sku", None) for s in states]
+        periods = [b"%d" % p if (p := s.pop("period", None)) is not None else _NULL for s in states]
         # Once sku and period are out, a state holds numbers and lists of numbers only, so "},{" can
-        # only separate two states: one serialisation call for the whole batch, then a split.
+        # only separate two states: one serialisation call for the whole batch, then a split. The
+        # skus too: one call, then each element (null or a string) picked out by its JSON grammar.
         bodies = to_json(states)[2:-2].split(b"},{")
+        sku_json = _JSON_ITEM.findall(to_json(skus))
         lines = [
             b'%s,"index":%d,"sku":%s,"period":%s,"state":{%s},"order":%d}'
-            % (
-                head,
-                i,
-                _NULL if sku is None else to_json(sku),
-                b"%d" % period if period is not None else _NULL,
-                body,
-                order,
-            )  # fmt: skip
-            for i, ((sku, period), body, order) in enumerate(zip(meta, bodies, orders))
+            % (head, i, sku, period, body, order)
+            for i, (sku, period, body, order) in enumerate(zip(sku_json, periods, bodies, orders))
         ]
         try:
             self.log.write_lines(b"\n".join(lines) + b"\n")

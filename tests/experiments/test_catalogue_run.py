@@ -196,6 +196,10 @@ def test_bench_catalogue_json_small() -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["skus"] == 20 and out["sku_periods_per_s"] > 0 and len(out["runs"]) == 1
+    assert out["shared_network"]["sku_periods_per_s"] > 0
+    decide = out["decide"]  # one POST /decide with the 20 SKUs' states, to a real `stocklab serve`
+    assert decide["states"] == 20 and decide["statuses"] == {"200": decide["requests"] + 2}
+    assert decide["in_service_ms"]["median"] > 0
 
 
 def test_validate_catalogue_config_and_bad_attribute(tmp_path: Path) -> None:

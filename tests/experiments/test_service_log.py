@@ -120,3 +120,40 @@ def test_a_damaged_line_is_a_data_error_naming_file_and_line(tmp_path):
     path.write_text('{"a": 1}\n{"b": \n')
     with pytest.raises(DataError, match=r"d.jsonl:2: not a JSON decision line"):
         list(read_decisions(path))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.none() | st.text(min_size=1, max_size=12), st.none() | st.integers(0, 10**6)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_decide_log_lines_keep_every_sku_and_period_exactly(tmp_path_factory, meta):
+    """/decide logs a batch with one serialisation of the skus: any text (quotes, commas, escapes) survives."""
+    from types import SimpleNamespace
+
+    from stocklab.experiments.deploy.decide import DecideEndpoint
+
+    path = tmp_path_factory.mktemp("declog") / "d.jsonl"
+    log = DecisionLog(path)
+    endpoint = DecideEndpoint.__new__(DecideEndpoint)  # only the log writer is exercised
+    endpoint.log, endpoint.sha256 = log, "0" * 64
+    endpoint.policy = SimpleNamespace(name="p")
+    states = []
+    for k, (sku, period) in enumerate(meta):
+        state = {"on_hand": float(k), "pipeline": [1.0, 2.5]}
+        if sku is not None:
+            state["sku"] = sku
+        if period is not None:
+            state["period"] = period
+        states.append(state)
+    endpoint.write_log("rid", states, list(range(len(meta))))
+    log.close()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(r["sku"], r["period"]) for r in lines] == meta
+    assert [r["state"] for r in lines] == [
+        {"on_hand": float(k), "pipeline": [1.0, 2.5]} for k in range(len(meta))
+    ]
+    assert [r["order"] for r in lines] == list(range(len(meta)))
