@@ -146,6 +146,27 @@ def asgi_call(app: Any, method: str, path: str, body: bytes = b"", headers: dict
 def svc() -> SimpleNamespace:
     """The helpers above, for tests: ``svc.serving(...)``, ``svc.post(...)``, ``svc.raw(...)``, ..."""
     return SimpleNamespace(
-        ROOT=ROOT, run_cli=run_cli, serving=serving, request=request, post=post, port_of=port_of, raw=raw,
+        ROOT=ROOT, CLI=CLI, run_cli=run_cli, serving=serving, request=request, post=post, port_of=port_of, raw=raw,
         status_of=status_of, body_of=body_of, http_request=http_request, asgi_call=asgi_call,
+        CATALOGUE_SETTINGS=CATALOGUE_SETTINGS,
     )  # fmt: skip
+
+
+#: The shipped six-SKU catalogue, shrunk to run in seconds, with a purchasing budget that binds
+#: when stock is low (40 per period).
+CATALOGUE_CONFIG = ROOT / "configs" / "catalogue_small.yaml"
+CATALOGUE_SETTINGS = [
+    "evaluation.episodes=2", "evaluation.periods=150", "evaluation.warmup=10", "evaluation.worst=3",
+    "evaluation.tuning.episodes=1", "evaluation.tuning.periods=150", "evaluation.tuning.warmup=10",
+    "policies.4.train.steps=1024", "catalogue.shared.budget.limit=40",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def catalogue_run(tmp_path_factory) -> Path:
+    """One uninterrupted `stocklab run` of :data:`CATALOGUE_CONFIG` with :data:`CATALOGUE_SETTINGS`: its folder."""
+    out = tmp_path_factory.mktemp("catalogue_run") / "runs"
+    sets = [a for s in CATALOGUE_SETTINGS for a in ("--set", s)]
+    proc = run_cli("run", str(CATALOGUE_CONFIG), "--out", str(out), "--quiet", *sets, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out / "catalogue_small"

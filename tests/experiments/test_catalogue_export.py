@@ -38,30 +38,26 @@ from stocklab.experiments.run.catalogue.runner import catalogue_of
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "catalogue_small.yaml"
-SETTINGS = [
-    "evaluation.episodes=2", "evaluation.periods=150", "evaluation.warmup=10", "evaluation.worst=3",
-    "evaluation.tuning.episodes=1", "evaluation.tuning.periods=150", "evaluation.tuning.warmup=10",
-    "policies.4.train.steps=1024", "catalogue.shared.budget.limit=40",
-]  # fmt: skip
 POLICIES = ("base_stock", "capped", "coordinator", "newsvendor", "shared_ppo")
 
 
-def experiment():
+def experiment(settings: list[str]):
     data = read_yaml(CONFIG)
-    for s in SETTINGS:
+    for s in settings:
         apply_override(data, s)
     return parse_catalogue_experiment(data)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
+def exported(catalogue_run: Path, tmp_path_factory) -> Path:
+    """Every policy of the session's catalogue run exported: ``exp/<name>``; ``runs/catalogue_small``: the run."""
     tmp = tmp_path_factory.mktemp("catexport")
-    args = ["run", str(CONFIG), "--out", str(tmp / "runs"), "--quiet"]
-    res = runner.invoke(app, args + [a for s in SETTINGS for a in ("--set", s)])
-    assert res.exit_code == 0, res.output
+    (tmp / "runs").mkdir()
+    (tmp / "runs" / "catalogue_small").symlink_to(catalogue_run)
     for name in POLICIES:
-        res = runner.invoke(app, ["export", str(tmp / "runs" / "catalogue_small"), "--policy", name,
-                                  "--out", str(tmp / "exp" / name)])  # fmt: skip
+        res = runner.invoke(
+            app, ["export", str(catalogue_run), "--policy", name, "--out", str(tmp / "exp" / name)]
+        )
         assert res.exit_code == 0, res.output
         assert "catalogue: catalogue.json, policy.json" in res.output
     return tmp
@@ -100,9 +96,9 @@ def test_layout_is_sku_on_hand_and_one_pipeline_entry(exported: Path) -> None:
 
 
 def test_shared_policy_export_decides_as_in_evaluation_on_held_out_states(
-    exported: Path, tmp_path: Path
+    exported: Path, tmp_path: Path, svc
 ) -> None:
-    exp = experiment()
+    exp = experiment(svc.CATALOGUE_SETTINGS)
     catalogue = catalogue_of(exp, str(CONFIG.parent))
     spec = exp.policies[POLICIES.index("shared_ppo")]
     policy = build_policy(catalogue, exp, spec)  # trained again, same seed

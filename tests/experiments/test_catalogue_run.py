@@ -123,20 +123,11 @@ SMALL = {
 
 
 SMALL_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "catalogue_small.yaml"
-#: Overrides that make the shipped small catalogue run in seconds.
-SHRINK = [
-    "evaluation.episodes=2", "evaluation.periods=150", "evaluation.warmup=10", "evaluation.worst=3",
-    "evaluation.tuning.episodes=1", "evaluation.tuning.periods=150", "evaluation.tuning.warmup=10",
-    "policies.4.train.steps=1024",
-]  # fmt: skip
 
 
 @pytest.mark.slow
-def test_catalogue_small_end_to_end_through_the_cli(tmp_path: Path) -> None:
-    args = ["run", str(SMALL_CONFIG), "--out", str(tmp_path / "runs"), "--quiet"]
-    res = runner.invoke(app, args + [a for s in SHRINK for a in ("--set", s)])
-    assert res.exit_code == 0, res.output
-    root = tmp_path / "runs" / "catalogue_small"
+def test_catalogue_small_end_to_end_through_the_cli(catalogue_run: Path) -> None:
+    root = catalogue_run  # the shipped config through `stocklab run`, shrunk (conftest.CATALOGUE_SETTINGS)
     for name in ("catalogue_episodes.csv", "catalogue_periods.csv", "catalogue_summary.json", "report.md",
                  "report.html", "plots/cost_by_sku.png", "plots/pareto.png", "plots/worst_skus.png",
                  "plots/capacity.png"):  # fmt: skip

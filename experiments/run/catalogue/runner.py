@@ -49,8 +49,13 @@ def eval_periods(exp: CatalogueExperiment, catalogue: Catalogue) -> int:
     return int(catalogue.periods or catalogue.configs[0].periods)
 
 
-def policy_job(data: dict[str, Any], base_dir: str | None, index: int) -> dict[str, Any]:
-    """Build policy ``index`` of the experiment and evaluate it (runs in a worker); tables and timings."""
+def policy_job(
+    data: dict[str, Any], base_dir: str | None, index: int, save: tuple[str, str, str] | None = None
+) -> dict[str, Any]:
+    """Build policy ``index`` of the experiment and evaluate it (runs in a worker); tables and timings.
+
+    ``save``: (run folder, job name, job hash): keep the result there once done (a resumable unit).
+    """
     from stocklab.experiments.run.catalogue.evaluate import evaluate
     from stocklab.experiments.run.catalogue.policies import build_policy
     from stocklab.experiments.run.catalogue.results import episode_rows, period_rows, trace_frame
@@ -67,24 +72,34 @@ def policy_job(data: dict[str, Any], base_dir: str | None, index: int) -> dict[s
     mean_cost = np.mean([sum(e.sums[c] for c in ("holding_cost", "shortage_cost", "fixed_cost", "unit_cost",
                                                  "overflow_cost")) / max(e.periods, 1) for e in episodes], axis=0)  # fmt: skip
     worst = [int(i) for i in np.argsort(-mean_cost, kind="stable")[: ev.worst]]
-    return {
+    return _saved(save, {
         "name": spec.name, "kind": spec.kind, "params": _jsonable(policy.params()),
         "episodes": episode_rows(spec.name, spec.kind, episodes, catalogue),
         "periods": period_rows(spec.name, episodes),
         "trace": trace_frame(spec.name, episodes[0], catalogue, worst),
         "build_seconds": t1 - t0, "eval_seconds": t2 - t1,
-    }  # fmt: skip
+    })  # fmt: skip
 
 
-def bound_job(data: dict[str, Any], base_dir: str | None) -> dict[str, Any]:
-    """The Lagrangian lower bound of the experiment's catalogue (runs in a worker)."""
+def _saved(save: tuple[str, str, str] | None, result: dict[str, Any]) -> dict[str, Any]:
+    if save is not None:
+        from stocklab.experiments.run.catalogue.units import save_job
+
+        save_job(save[0], save[1], save[2], result)
+    return result
+
+
+def bound_job(
+    data: dict[str, Any], base_dir: str | None, save: tuple[str, str, str] | None = None
+) -> dict[str, Any]:
+    """The Lagrangian lower bound of the experiment's catalogue (runs in a worker; ``save`` as policy_job's)."""
     from stocklab.baselines.catalogue.bound import lagrangian_bound
 
     exp = parse_catalogue_experiment(data)
     catalogue = catalogue_of(exp, base_dir)
     t0 = time.perf_counter()
     bound = lagrangian_bound(catalogue, time_limit=exp.evaluation.bound_seconds)
-    return {**bound.to_dict(), "seconds": time.perf_counter() - t0}
+    return _saved(save, {**bound.to_dict(), "seconds": time.perf_counter() - t0})
 
 
 def run_catalogue(data: dict[str, Any], base_dir: str | None, opts: Any) -> Path:
@@ -98,7 +113,7 @@ def run_catalogue(data: dict[str, Any], base_dir: str | None, opts: Any) -> Path
     catalogue = catalogue_of(exp, base_dir)  # validates the catalogue before any work
     with RunFolder(root).lock():
         write_text(root / "config.yaml", yaml.safe_dump(data, sort_keys=False))
-        results, bound = _run_jobs(exp, data, base_dir, opts)
+        results, bound = _run_jobs(exp, data, base_dir, opts, root.resolve())
         _write(root, exp, catalogue, results, bound, time.perf_counter() - start, base_dir)
         if opts.report:
             rebuild(root)
@@ -116,20 +131,37 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _run_jobs(
-    exp: CatalogueExperiment, data: dict[str, Any], base_dir: str | None, opts: Any
+    exp: CatalogueExperiment, data: dict[str, Any], base_dir: str | None, opts: Any, root: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Every policy job and the bound job, inline (jobs = 1) or in spawned workers, with a progress bar."""
+    """Run every unfinished job (policies, bound) inline (jobs = 1) or in spawned workers.
+
+    With a progress bar; the jobs a previous run finished (:mod:`~.units`) are read back instead.
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from stocklab.experiments.run.catalogue.units import BOUND, job_hashes, load_job
+
+    hashes = job_hashes(data, base_dir)
     n = len(exp.policies)
     tasks: list[tuple[str, Any, tuple[Any, ...]]] = (
-        [("bound", bound_job, (data, base_dir))] if exp.evaluation.bound else []
+        [(BOUND, bound_job, (data, base_dir, (str(root), BOUND, hashes[BOUND])))]
+        if exp.evaluation.bound
+        else []
     )
     # the coordinator takes longest: start it first
     order = sorted(range(n), key=lambda i: exp.policies[i].kind != "lagrangian")
-    tasks += [(exp.policies[i].name, policy_job, (data, base_dir, i)) for i in order]
-    show = bool(opts.progress) and sys.stderr.isatty()
+    for i in order:
+        name = exp.policies[i].name
+        tasks.append((name, policy_job, (data, base_dir, i, (str(root), name, hashes[name]))))
     out: dict[str, Any] = {}
+    for name, _, _ in tasks:  # finished before the run was cut short: read back, not recomputed
+        done = load_job(root, name, hashes[name])
+        if done is not None:
+            out[name] = done
+    tasks = [t for t in tasks if t[0] not in out]
+    if out and opts.progress:
+        sys.stderr.write(f"catalogue {exp.name}: resuming; {len(out)} job(s) already done\n")
+    show = bool(opts.progress) and sys.stderr.isatty()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not show, transient=True) as bar:  # fmt: skip
         task = bar.add_task(f"catalogue {exp.name}: build and evaluate", total=len(tasks))
@@ -143,7 +175,9 @@ def _run_jobs(
                 for fut in as_completed(futs):
                     out[futs[fut]] = fut.result()
                     bar.advance(task)
-    bound = out.pop("bound", None) if exp.evaluation.bound else None
+    for name in out:  # every result as a resumed run reads it, so both give the same bytes
+        out[name] = load_job(root, name, hashes[name]) or out[name]
+    bound = out.pop(BOUND, None) if exp.evaluation.bound else None
     return [out[p.name] for p in exp.policies], bound
 
 
