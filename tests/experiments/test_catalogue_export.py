@@ -93,6 +93,10 @@ def act(exported: Path, name: str, states: Path, *extra: str) -> dict:
 def test_layout_is_sku_on_hand_and_one_pipeline_entry(exported: Path) -> None:
     res = runner.invoke(app, ["act", str(exported / "exp" / "shared_ppo"), "--template"])
     assert res.exit_code == 0 and res.output.strip() == "sku,on_hand,pipeline[0]"  # only C has L = 2
+    example = ROOT / "configs" / "states" / "catalogue_small.csv"  # the README's example
+    assert example.read_text().splitlines()[0] == res.output.strip()
+    for name in POLICIES:
+        assert len(act(exported, name, example)["orders"]) == 6
 
 
 def test_shared_policy_export_decides_as_in_evaluation_on_held_out_states(
