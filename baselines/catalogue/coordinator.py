@@ -52,6 +52,23 @@ def expected_excess(y: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarr
     return np.where(sd > 0, normal, np.maximum(diff, 0.0))
 
 
+def _exact_again(saved: Any, catalogue: Any, spec: ObsSpec) -> Any:
+    """The ExactOrders of saved ``params["exact"]`` ({prices, measure, max_states, skus}) for ``catalogue``."""
+    from stocklab.baselines.catalogue.exact_rule import exact_orders
+
+    keys = {"prices", "measure", "max_states", "skus"}
+    if catalogue is None or not isinstance(saved, dict) or not keys <= set(saved):
+        raise PolicyError(f"lagrangian: exact orders need the catalogue and {sorted(keys)}")
+    try:
+        rule = exact_orders(list(catalogue.configs), catalogue.volume, catalogue.unit_cost, saved["prices"],
+                            saved["measure"], spec, int(saved["max_states"]))  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(f"lagrangian: bad exact-order parameters ({exc})") from None
+    if rule.index.tolist() != list(saved["skus"]):
+        raise PolicyError("lagrangian: the DPs solved again cover other SKUs than the saved policy's")
+    return rule
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -87,6 +104,7 @@ class LagrangianCoordinator(CataloguePolicy):
         spec: ObsSpec,
         info: dict[str, Any] | None = None,
         adapt: float | None = None,
+        exact: Any = None,
     ) -> None:
         self.path_levels = np.asarray(path_levels, dtype=np.int64)
         self.path = np.asarray(path, dtype=float).reshape(-1, 2)
@@ -118,6 +136,9 @@ class LagrangianCoordinator(CataloguePolicy):
         self._max_level = (
             None if ml is None else np.broadcast_to(np.asarray(ml, dtype=np.int64), (n,))[:, None]
         )
+        #: Per-SKU DP-optimal orders at the path's first prices (an ExactOrders), replacing the
+        #: base-stock levels of column 0 for the SKUs it covers; None: levels only.
+        self.exact = exact
         #: Step of the price path used in each period of the episode so far (for reports).
         self.steps: list[int] = []
         self._predicted: list[float] = []
@@ -154,6 +175,8 @@ class LagrangianCoordinator(CataloguePolicy):
         """
         ip, before = self.projected(np.asarray(obs))
         q = self._orders_at(ip)
+        if self.exact is not None and len(self.exact.index):
+            q[self.exact.index, 0] = self.exact.orders(obs)
         checks: list[tuple[np.ndarray, float]] = []  # (use of every step, limit)
         if self.capacity is not None and self.z is not None:
             use = self.volume @ before + self.volume @ q
@@ -245,16 +268,24 @@ class LagrangianCoordinator(CataloguePolicy):
             "budget": self.budget,
             "z": None if self.z is None or not math.isfinite(self.z) else float(self.z),
             "adapt": self.adapt,
+            "exact": None if self.exact is None else self.exact.params(),
             "info": self.info,
         }
 
     @classmethod
     def from_params(
-        cls, params: dict[str, Any], action_map: ActionMap, spec: ObsSpec
+        cls, params: dict[str, Any], action_map: ActionMap, spec: ObsSpec, catalogue: Any = None
     ) -> LagrangianCoordinator:
-        """The coordinator :meth:`params` describes, for a catalogue's action map and observation layout."""
+        """The coordinator :meth:`params` describes, for a catalogue's action map and observation layout.
+
+        With per-SKU DP orders (``params["exact"]``), the DPs are solved again at the saved prices for
+        ``catalogue`` (deterministic: the same tables); PolicyError without a catalogue.
+        """
+        exact = params.get("exact") if isinstance(params, dict) else None
+        if exact is not None:
+            exact = _exact_again(exact, catalogue, spec)
         try:
-            return cls(
+            return cls(exact=exact,
                 path_levels=np.asarray(params["path_levels"]), path=np.asarray(params["path"]),
                 lead=np.asarray(params["lead"]), lead_mean=np.asarray(params["lead_mean"]),
                 lead_sd=np.asarray(params["lead_sd"]), volume=np.asarray(params["volume"]),

@@ -172,8 +172,13 @@ def build_coordinator(
     z: float | None,
     start: int = 0,
     adapt: float | None = ADAPT,
+    exact: Any = None,
 ) -> LagrangianCoordinator:
-    """The coordinator of ``catalogue`` with the price path from (lambda, mu), from its step ``start``."""
+    """The coordinator of ``catalogue`` with the price path from (lambda, mu), from its step ``start``.
+
+    ``exact``: per-SKU DP orders at the path's prices of step ``start`` (an ExactOrders), in place
+    of those SKUs' base-stock levels there.
+    """
     lim = Limits.of(catalogue)
     path = price_path(table, lim, lam, mu)[start:]
     levels = np.stack(
@@ -184,8 +189,20 @@ def build_coordinator(
         path_levels=levels, path=path, lead=lead, lead_mean=lead_mean, lead_sd=lead_sd,
         volume=lim.volume, unit_cost=lim.unit_cost, capacity=lim.capacity, budget=lim.budget,
         z=z if lim.capacity is not None else None, action_map=batch_action_map(list(catalogue.configs)),
-        spec=batch_layout(list(catalogue.configs)), adapt=adapt,
+        spec=batch_layout(list(catalogue.configs)), adapt=adapt, exact=exact,
     )  # fmt: skip
+
+
+def exact_rule(catalogue: Any, table: LevelTable, lam: float, mu: float, start: int, max_states: int) -> Any:
+    """Per-SKU DP-optimal orders at the prices of step ``start`` of the path from (lambda, mu)."""
+    from stocklab.baselines.catalogue.exact_rule import exact_orders
+
+    lim = Limits.of(catalogue)
+    prices = price_path(table, lim, lam, mu)[start]
+    configs = list(catalogue.configs)
+    return exact_orders(
+        configs, lim.volume, lim.unit_cost, prices, lim.measure, batch_layout(configs), max_states
+    )
 
 
 def fit_coordinator(
@@ -200,6 +217,7 @@ def fit_coordinator(
     calibration: tuple[int, int] = (2, 1000),
     table: LevelTable | None = None,
     progress: Progress | None = None,
+    exact: int | None = None,
 ) -> LagrangianCoordinator:
     """Fit the coordinator to ``catalogue`` (module docstring): levels, prices, rationing.
 
@@ -207,6 +225,8 @@ def fit_coordinator(
     ``seed``; ``calibration`` = (episodes, periods) of each coupled simulation, on seeds from
     ``seed + 1``; the rationing keeps at least ``target + margin`` of those periods within capacity.
     Everything is fitted on :func:`training_catalogue` (replayed SKUs replay their train split).
+    ``exact``: the largest per-SKU DP (states) whose optimal orders replace the SKU's base-stock
+    level at the fitted prices (:mod:`~stocklab.baselines.catalogue.exact_rule`); None: levels only.
     """
     tick = progress or (lambda done, total: None)
     catalogue = training_catalogue(catalogue)  # never tune on a replayed test period
@@ -218,15 +238,22 @@ def fit_coordinator(
     lim = Limits.of(catalogue)
     lam, mu = fit_prices(table, lim)
     info: dict[str, Any] = {"lambda": lam, "mu": mu, "measure": lim.measure}
+    rules: dict[int, Any] = {}
+
+    def rule(start: int) -> Any:
+        if exact is not None and start not in rules:
+            rules[start] = exact_rule(catalogue, table, lam, mu, start, exact)
+        return rules.get(start)
+
     if lim.capacity is None:
-        policy = build_coordinator(catalogue, table, lam, mu, None)
+        policy = build_coordinator(catalogue, table, lam, mu, None, exact=rule(0))
         policy.info.update(info)
         return policy
     seeds = episode_seeds(seed + 1, calibration[0])
     tried: list[dict[str, Any]] = []
 
     def trial(start: int, z: float | None) -> dict[str, Any]:
-        policy = build_coordinator(catalogue, table, lam, mu, z, start)
+        policy = build_coordinator(catalogue, table, lam, mu, z, start, exact=rule(start))
         run = simulate(catalogue, policy, seeds, calibration[1], warmup)
         row = {"start": start, "z": z, **run.summary()}
         tried.append(row)
@@ -235,7 +262,7 @@ def fit_coordinator(
 
     best = _calibrate(trial, lim.rule == "overflow", target + margin)
     info.update({"start": best["start"], "z": best["z"], "calibration": tried})
-    policy = build_coordinator(catalogue, table, lam, mu, best["z"], best["start"])
+    policy = build_coordinator(catalogue, table, lam, mu, best["z"], best["start"], exact=rule(best["start"]))
     policy.info.update(info)
     return policy
 

@@ -101,6 +101,28 @@ def priced_config(config: EnvConfig, stock_price: float, order_price: float, mea
     return config.model_copy(update={"costs": costs.model_copy(update=update)})
 
 
+def priced_solution(
+    config: EnvConfig,
+    stock_price: float,
+    order_price: float,
+    measure: Measure = "arrival",
+    *,
+    max_states: int,
+    deadline: Deadline | None = None,
+) -> Any:
+    """The DP solution (``instance``, ``orders`` per state, ``cost_bounds``) of ``config`` with the prices.
+
+    ValueError for a negative or non-finite price; ConfigError / TimeLimitError as :func:`priced_optimum`.
+    """
+    if stock_price < 0 or order_price < 0 or not math.isfinite(stock_price + order_price):
+        raise ValueError(f"prices must be finite and >= 0 (stock {stock_price}, order {order_price})")
+    cfg = priced_config(config, stock_price, order_price, measure)
+    inst: DPInstance = DPInstance.from_config(cfg, max_states=max_states)
+    if measure == "arrival" and stock_price > 0:
+        inst = PricedInstance.priced(inst, stock_price)
+    return solve_optimal(inst, tol=VI_TOL, deadline=deadline)
+
+
 def priced_optimum(
     config: EnvConfig,
     stock_price: float,
@@ -115,13 +137,7 @@ def priced_optimum(
     Raises ConfigError (ResourceLimitError) when the DP is outside its scope or above ``max_states``,
     TimeLimitError when ``deadline`` passes.
     """
-    if stock_price < 0 or order_price < 0 or not math.isfinite(stock_price + order_price):
-        raise ValueError(f"prices must be finite and >= 0 (stock {stock_price}, order {order_price})")
-    cfg = priced_config(config, stock_price, order_price, measure)
-    inst: DPInstance = DPInstance.from_config(cfg, max_states=max_states)
-    if measure == "arrival" and stock_price > 0:
-        inst = PricedInstance.priced(inst, stock_price)
-    sol = solve_optimal(inst, tol=VI_TOL, deadline=deadline)
+    sol = priced_solution(config, stock_price, order_price, measure, max_states=max_states, deadline=deadline)
     inst = sol.instance
     rows = np.arange(inst.n_states)
     mat, cost, _ = transitions(inst, rows, sol.orders).rows(rows)
@@ -149,4 +165,4 @@ def _expected_excess(pmf: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out[inverse.reshape(np.shape(y))]
 
 
-__all__ = ["Measure", "PricedInstance", "PricedOptimum", "priced_config", "priced_optimum"]
+__all__ = ["Measure", "PricedInstance", "PricedOptimum", "priced_config", "priced_optimum", "priced_solution"]

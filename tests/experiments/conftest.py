@@ -153,12 +153,12 @@ def svc() -> SimpleNamespace:
 
 
 #: The shipped six-SKU catalogue, shrunk to run in seconds, with a purchasing budget that binds
-#: when stock is low (40 per period).
+#: when stock is low (40 per period), and the coordinator on per-SKU DP orders where the DPs fit.
 CATALOGUE_CONFIG = ROOT / "configs" / "catalogue_small.yaml"
 CATALOGUE_SETTINGS = [
     "evaluation.episodes=2", "evaluation.periods=150", "evaluation.warmup=10", "evaluation.worst=3",
     "evaluation.tuning.episodes=1", "evaluation.tuning.periods=150", "evaluation.tuning.warmup=10",
-    "policies.4.train.steps=1024", "catalogue.shared.budget.limit=40",
+    "policies.4.train.steps=1024", "catalogue.shared.budget.limit=40", "policies.2.params.exact=100000",
 ]  # fmt: skip
 
 

@@ -40,7 +40,9 @@ class CataloguePolicyConfig(PolicySpec):
     """One catalogue policy: ``kind`` (CATALOGUE_KINDS) and its ``params`` (``train`` / ``hyperparams``: shared_ppo's).
 
     ``per_sku``: ``{base: base_stock | capped_base_stock}`` tuned per SKU; ``lagrangian``: the
-    coordinator (``{target: 0.99}``: share of periods within capacity its rationing aims at);
+    coordinator (``{target: 0.99}``: share of periods within capacity its rationing aims at;
+    ``{exact: 100000}``: each SKU whose DP has at most that many states orders its DP-optimal order
+    under the fitted prices instead of a base-stock level);
     ``newsvendor``: each SKU's critical-fractile level of its demand distribution over L + 1 periods;
     ``shared_ppo``: one network for all SKUs, trained on some SKUs (``train.steps`` SKU-periods).
     """
@@ -99,6 +101,8 @@ class CatalogueExperiment(StrictModel):
                 raise ValueError(
                     f"policies[{i}] ({p.name}).params.base: '{base}' is not one of {', '.join(PER_SKU_BASES)}"
                 )
+            if p.kind == "lagrangian":
+                _check_lagrangian(i, p)
             if p.kind == "shared_ppo":
                 from stocklab.agents.catalogue.kind import SHARED_PPO
                 from stocklab.envs.core.errors import StocklabError
@@ -108,6 +112,29 @@ class CatalogueExperiment(StrictModel):
                 except StocklabError as exc:
                     raise ValueError(f"policies[{i}] ({p.name}): {exc}") from None
         return policies
+
+
+#: Parameters of the ``lagrangian`` kind.
+LAGRANGIAN_PARAMS = ("target", "exact")
+
+
+def _check_lagrangian(i: int, p: CataloguePolicyConfig) -> None:
+    """ValueError naming the parameter of a ``lagrangian`` entry that is unknown or out of range."""
+    where = f"policies[{i}] ({p.name}).params"
+    for key in p.params:
+        if key not in LAGRANGIAN_PARAMS:
+            raise ValueError(f"{where}.{key}: unknown; the coordinator takes {', '.join(LAGRANGIAN_PARAMS)}")
+    target = p.params.get("target", 0.99)
+    if isinstance(target, bool) or not isinstance(target, int | float) or not 0.0 < target <= 1.0:
+        raise ValueError(f"{where}.target: {target!r}; a share of periods in (0, 1]")
+    exact = p.params.get("exact")
+    if exact is not None and (
+        isinstance(exact, bool) or not isinstance(exact, int) or not 100 <= exact <= 10**6
+    ):
+        raise ValueError(
+            f"{where}.exact: {exact!r}; the largest per-SKU DP (states) solved for exact orders, an integer "
+            "from 100 to 1000000 (leave it out for base-stock levels only)"
+        )
 
 
 def is_catalogue(data: dict[str, Any]) -> bool:

@@ -144,9 +144,10 @@ def lagrangian(tcat: Catalogue, exp: CatalogueExperiment, spec: CataloguePolicyC
 
     t = exp.evaluation.tuning
     target = float(spec.params.get("target", 0.99))
+    exact = spec.params.get("exact")  # largest per-SKU DP (states) whose optimal orders replace a level
     policy = fit_coordinator(
         tcat, episodes=t.episodes, periods=t.periods, warmup=t.warmup, seed=t.seed, target=target,
-        calibration=(t.episodes, t.periods),
+        calibration=(t.episodes, t.periods), exact=None if exact is None else int(exact),
     )  # fmt: skip
     policy.name = spec.name
     return policy

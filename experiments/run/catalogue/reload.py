@@ -64,7 +64,7 @@ def policy_from_saved(catalogue: Catalogue, name: str, kind: str, params: Any) -
         configs = list(catalogue.configs)
         amap: ActionMap = batch_action_map(configs)
         spec: ObsSpec = batch_layout(configs)
-        policy = LagrangianCoordinator.from_params(params, amap, spec)
+        policy = LagrangianCoordinator.from_params(params, amap, spec, catalogue)
         if policy.path_levels.shape[0] != catalogue.size:
             raise PolicyError(f"{name}: levels for {policy.path_levels.shape[0]} SKUs, not {catalogue.size}")
     elif kind == "shared_ppo":
