@@ -39,6 +39,8 @@ from stocklab.envs.engines.params import batch_action_map, batch_layout
 PATH_STEPS = 32
 #: Starting steps of the path tried by the calibration.
 STARTS = (0, 2)
+#: ... and with exact per-SKU orders (which then act at the higher prices the rationing settles on).
+EXACT_STARTS = (0, 2, 4, 6, 8)
 #: Range of z searched (standard deviations of the lead-time demand's volume).
 Z_RANGE = (-3.0, 12.0)
 #: Bisection steps on z.
@@ -260,17 +262,21 @@ def fit_coordinator(
         tick(1 + len(tried), None)
         return row
 
-    best = _calibrate(trial, lim.rule == "overflow", target + margin)
+    best = _calibrate(
+        trial, lim.rule == "overflow", target + margin, STARTS if exact is None else EXACT_STARTS
+    )
     info.update({"start": best["start"], "z": best["z"], "calibration": tried})
     policy = build_coordinator(catalogue, table, lam, mu, best["z"], best["start"], exact=rule(best["start"]))
     policy.info.update(info)
     return policy
 
 
-def _calibrate(trial: Callable[[int, float | None], dict[str, Any]], overflow: bool, goal: float) -> dict:
+def _calibrate(
+    trial: Callable[[int, float | None], dict[str, Any]], overflow: bool, goal: float, starts: tuple[int, ...]
+) -> dict:
     """The cheapest (start, z) trial meeting ``goal`` periods within capacity (any, under overflow)."""
     rows: list[dict[str, Any]] = []
-    for start in STARTS:
+    for start in starts:
         if overflow:
             rows.extend(trial(start, z) for z in (None, 0.0, 2.0))
             continue

@@ -196,6 +196,13 @@ def test_bench_catalogue_json_small() -> None:
 def test_validate_catalogue_config_and_bad_attribute(tmp_path: Path) -> None:
     res = runner.invoke(app, ["validate", str(SMALL_CONFIG)])
     assert res.exit_code == 0 and "catalogue of 6 SKUs" in res.output
+    res = runner.invoke(app, ["validate", str(SMALL_CONFIG.with_name("catalogue_stationary.yaml"))])
+    assert res.exit_code == 0 and "catalogue of 120 SKUs, shared capacity, 5 policies" in res.output
+    bad = yaml.safe_load(SMALL_CONFIG.read_text())
+    bad["policies"][2]["params"] = {"exact": 5}
+    (tmp_path / "exact.yaml").write_text(yaml.safe_dump(bad))
+    res = runner.invoke(app, ["validate", str(tmp_path / "exact.yaml")])
+    assert res.exit_code == 2 and "params.exact: 5" in res.output and "Traceback" not in res.output
     bad = yaml.safe_load(SMALL_CONFIG.read_text())
     bad["catalogue"]["skus"][2]["lead_time"] = -1
     cfg = tmp_path / "bad.yaml"
