@@ -240,12 +240,7 @@ def fit_coordinator(
     lim = Limits.of(catalogue)
     lam, mu = fit_prices(table, lim)
     info: dict[str, Any] = {"lambda": lam, "mu": mu, "measure": lim.measure}
-    rules: dict[int, Any] = {}
-
-    def rule(start: int) -> Any:
-        if exact is not None and start not in rules:
-            rules[start] = exact_rule(catalogue, table, lam, mu, start, exact)
-        return rules.get(start)
+    rule = _ExactRules(catalogue, table, lam, mu, exact)
 
     if lim.capacity is None:
         policy = build_coordinator(catalogue, table, lam, mu, None, exact=rule(0))
@@ -269,6 +264,19 @@ def fit_coordinator(
     policy = build_coordinator(catalogue, table, lam, mu, best["z"], best["start"], exact=rule(best["start"]))
     policy.info.update(info)
     return policy
+
+
+class _ExactRules:
+    """The per-SKU exact orders at each starting step of the path, solved once per step (None: levels only)."""
+
+    def __init__(self, catalogue: Any, table: LevelTable, lam: float, mu: float, max_states: int | None):
+        self.args, self.max_states = (catalogue, table, lam, mu), max_states
+        self.rules: dict[int, Any] = {}
+
+    def __call__(self, start: int) -> Any:
+        if self.max_states is not None and start not in self.rules:
+            self.rules[start] = exact_rule(*self.args, start, self.max_states)
+        return self.rules.get(start)
 
 
 def _calibrate(
