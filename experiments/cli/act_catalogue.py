@@ -76,6 +76,10 @@ def act_catalogue(
         write_text(target, text)
     if memory_path is not None and decision.memory is not None:
         write_text(memory_path, to_json(decision.memory) + "\n")
+    elif memory_path is not None:
+        sys.stderr.write(
+            f"note: {policy.name} keeps no memory between periods; --memory {memory_path} left as it was\n"
+        )
     summary = decision.summary()
     if as_json:
         result = {"policy": policy.name, "sku": decision.skus, "orders": decision.orders,

@@ -186,6 +186,9 @@ def test_memory_of_another_policy_and_single_state_are_refused(exported: Path, t
     assert json.loads(memory.read_text()) == data  # left as it was
     res = runner.invoke(app, ["act", str(exported / "exp" / "coordinator"), "--state", '{"on_hand": 1}'])
     assert res.exit_code == 2 and "catalogue policy of 6 SKUs" in res.output
+    res = runner.invoke(app, ["act", str(exported / "exp" / "base_stock"), "--states", str(tmp_path / "s.csv"),
+                              "--memory", str(tmp_path / "none.json")])  # fmt: skip
+    assert res.exit_code == 0 and "keeps no memory" in res.output and not (tmp_path / "none.json").exists()
 
 
 def test_decide_endpoint_matches_act_and_carries_the_memory(exported: Path, tmp_path: Path, svc) -> None:
