@@ -11,7 +11,6 @@ staging, sealing and placing are those of single-SKU exports (:mod:`~.export`).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from stocklab.envs.engines.params import batch_layout
 from stocklab.experiments.deploy.artefact import read_bounded, seal
 from stocklab.experiments.deploy.catalogue_record import catalogue_record
 from stocklab.experiments.deploy.catalogue_runtime import ARTEFACT, DeployedCatalogue, load_catalogue
-from stocklab.experiments.deploy.paths import aside_name, check_artefact_dir
+from stocklab.experiments.deploy.paths import check_artefact_dir
 
 #: The run file that marks a catalogue run folder.
 RUN_FILE = "catalogue_run.json"
@@ -89,14 +88,11 @@ def write_catalogue_artefact(
     key: bytes | None = None, run_sha256: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Stage, seal, check (:func:`self_check`) and place the artefact of ``policy`` (of ``kind``) for ``catalogue``."""
-    from stocklab.experiments.deploy.export import place
+    from stocklab.experiments.deploy.export import place, staged
 
     if policy.exportable is None:
         raise PolicyError(f"policy {policy.name!r} ({type(policy).__name__}) cannot be exported")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = aside_name(target, "partial")
-    staging.mkdir()
-    try:
+    with staged(target) as staging:
         write_json(staging / "catalogue.json", catalogue_record(catalogue))
         write_json(staging / "policy.json", {"kind": kind, "params": policy.params()})
         manifest = seal(
@@ -113,9 +109,6 @@ def write_catalogue_artefact(
         deployed = load_catalogue(staging, key=key, require_signature=key is not None)
         self_check(catalogue, policy, deployed)
         place(staging, target, force)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)  # this export's own staging folder, never a user's
     return manifest
 
 

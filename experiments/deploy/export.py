@@ -14,7 +14,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,7 @@ def export_policy(
     kind_name = kind.name if kind is not None else policy.name
     amap = ActionMap.for_config(env_config)
     env_data, source = portable_env_config(env_config)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = aside_name(target, "partial")
-    staging.mkdir()  # a fresh name: this export's own folder (mode 0777 minus the umask)
-    try:
+    with staged(target) as staging:
         WRITERS[fmt](policy, staging, kind_name)
         manifest = seal(
             staging,
@@ -130,10 +128,24 @@ def export_policy(
         )
         _self_check(staging, key, label)
         place(staging, target, force)
+    return manifest
+
+
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A fresh hidden folder beside ``target`` to assemble an artefact in; removed afterwards, whatever happens.
+
+    The name is new (:func:`aside_name`), so the folder removed is always this export's own, never a
+    user's; :func:`place` moves it into place before that when all went well.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = aside_name(target, "partial")
+    staging.mkdir()  # mode 0777 minus the umask
+    try:
+        yield staging
     finally:
         if staging.exists():
-            shutil.rmtree(staging)  # this export's own staging folder, never a user's
-    return manifest
+            shutil.rmtree(staging)
 
 
 def _self_check(staging: Path, key: bytes | None, label: str) -> None:

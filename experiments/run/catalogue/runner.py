@@ -148,8 +148,9 @@ def _run_jobs(
         if exp.evaluation.bound
         else []
     )
-    # the coordinator takes longest: start it first
-    order = sorted(range(n), key=lambda i: exp.policies[i].kind != "lagrangian")
+    # longest first (training, then the coordinator's calibration), so that no worker idles at the end
+    rank = {"shared_ppo": 0, "lagrangian": 1}
+    order = sorted(range(n), key=lambda i: rank.get(exp.policies[i].kind, 2))
     for i in order:
         name = exp.policies[i].name
         tasks.append((name, policy_job, (data, base_dir, i, (str(root), name, hashes[name]))))
