@@ -293,5 +293,7 @@ class LagrangianCoordinator(CataloguePolicy):
                 budget=params.get("budget"), z=params.get("z"), action_map=action_map, spec=spec, adapt=params.get("adapt"),
                 info=params.get("info"),
             )  # fmt: skip
+        except PolicyError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise PolicyError(f"lagrangian: bad parameters ({type(exc).__name__}: {exc})") from None

@@ -19,6 +19,7 @@ from stocklab.envs.catalogue.catalogue import Catalogue
 from stocklab.envs.catalogue.config import SharedLimits
 from stocklab.envs.config import parse_env_config
 from stocklab.envs.core.errors import PolicyError, StocklabError
+from stocklab.envs.core.schema import validate_section
 
 #: Per-SKU number arrays of the record, with the values each may take.
 ARRAYS = {"volume": "positive", "unit_cost": "positive", "priority": "any", "demand_scale": "positive"}
@@ -84,9 +85,11 @@ def catalogue_from_record(record: Any, where: str) -> Catalogue:
         except StocklabError as exc:
             raise PolicyError(f"{where}: configs of sku {sku!r}: {exc}") from None
     try:
-        shared = None if record["shared"] is None else SharedLimits.model_validate(record["shared"])
-    except ValueError as exc:
-        raise PolicyError(f"{where}: shared: {exc}") from None
+        shared = (
+            None if record["shared"] is None else validate_section(SharedLimits, record["shared"], "shared")
+        )
+    except StocklabError as exc:
+        raise PolicyError(f"{where}: {exc}") from None
     return Catalogue(
         skus=list(skus), configs=parsed, volume=arrays["volume"], unit_cost=arrays["unit_cost"],
         priority=arrays["priority"], shared=shared, segments={}, demand_scale=arrays["demand_scale"],

@@ -102,7 +102,10 @@ class DeployedCatalogue(StateVectors):
             raise PolicyError(
                 f"{where}/policy.json: expected {{'kind': {policy['kind']!r}, 'params': {{...}}}}"
             )
-        self.policy = policy_from_saved(self.catalogue, policy["name"], saved["kind"], saved["params"])
+        try:
+            self.policy = policy_from_saved(self.catalogue, policy["name"], saved["kind"], saved["params"])
+        except PolicyError as exc:
+            raise PolicyError(f"{where}/policy.json: {exc}") from None
         configs = list(self.catalogue.configs)
         self.obs_spec: ObsSpec = batch_layout(configs)
         if manifest.get("obs_spec") != self.obs_spec.to_json():

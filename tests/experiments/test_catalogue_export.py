@@ -224,3 +224,58 @@ def test_decide_endpoint_matches_act_and_carries_the_memory(exported: Path, tmp_
     assert status == 422 and b"catalogue policy" in raw
     status, _, raw = svc.asgi_call(app_, "POST", "/decide", json.dumps({"states": states[:2]}).encode(), hdr)
     assert status == 422 and b"2 of the catalogue's 6 SKUs" in raw
+
+
+def _reseal(folder: Path) -> None:
+    """Recompute an artefact's checksums after an edit, as an attacker would."""
+    from stocklab.experiments.deploy.artefact import seal
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for key in ("files", "manifest_sha256", "format", "format_version", "signature"):
+        manifest.pop(key, None)
+    (folder / "manifest.json").unlink()
+    seal(folder, manifest)
+
+
+def _set(path: list, value):
+    def edit(data: dict) -> None:
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return edit
+
+
+TAMPERED = [
+    ("coordinator", "catalogue.json", _set(["volume", 0], -1.0), "volume: expected 6 finite numbers > 0"),
+    ("coordinator", "catalogue.json", _set(["skus", 1], "A"), "skus repeats an id"),
+    ("coordinator", "catalogue.json", _set(["configs"], []), "one env config per SKU"),
+    ("coordinator", "catalogue.json", _set(["configs", 2, "lead_time"], "x"), "configs of sku 'C'"),
+    ("coordinator", "catalogue.json", _set(["shared"], {"capacity": {"limit": -5}}), "shared"),
+    ("coordinator", "policy.json", _set(["params", "path_levels"], [[1, 2]]), "lagrangian"),
+    ("coordinator", "policy.json", _set(["params", "exact", "skus"], [0]), "cover other SKUs"),
+    ("coordinator", "policy.json", _set(["kind"], "per_sku"), "policy.json: expected"),
+    ("base_stock", "policy.json", _set(["params", "per_sku"], [{"level": 3}]), "one entry per SKU (6)"),
+    ("base_stock", "policy.json", _set(["params", "per_sku", 0], {"level": -3}), "sku 'A'"),
+    ("base_stock", "policy.json", _set(["params", "base"], "magic"), "not a single-SKU kind"),
+    ("shared_ppo", "policy.json", _set(["params", "network", "layers", 0, "weight"], [[1.0]]), "network"),
+    ("shared_ppo", "policy.json", _set(["params", "network", "activation"], "gelu"), "activation"),
+]
+
+
+@pytest.mark.parametrize(("name", "file", "edit", "fragment"), TAMPERED)
+def test_edited_and_resealed_catalogue_artefacts_are_refused(exported: Path, tmp_path: Path, name, file, edit,
+                                                            fragment) -> None:  # fmt: skip
+    import shutil
+
+    folder = tmp_path / name
+    shutil.copytree(exported / "exp" / name, folder)
+    data = json.loads((folder / file).read_text())
+    edit(data)
+    (folder / file).write_text(json.dumps(data))
+    _reseal(folder)
+    (tmp_path / "s.csv").write_text("sku,on_hand,pipeline[0]\n" + "".join(f"{s},1,0\n" for s in "ABCDEF"))
+    res = runner.invoke(app, ["act", str(folder), "--states", str(tmp_path / "s.csv")])
+    assert res.exit_code == 2 and fragment in res.output, res.output
+    assert "Traceback" not in res.output
