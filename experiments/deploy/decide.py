@@ -145,9 +145,10 @@ class DecideEndpoint:
                 data = pydantic_core.from_json(body, allow_inf_nan=False)
             except ValueError as exc:
                 raise Refused(400, f"body is not valid JSON: {exc}") from None
-            keys = f" (got keys {', '.join(map(repr, list(data)[:5]))})" if isinstance(data, dict) else ""
-            raise Refused(422, f'body must be {{"state": {{...}}}} or {{"states": [{{...}}, ...]}}{keys}')
-        batch = form.group(1) == b"states"
+            if not (self.catalogue and isinstance(data, dict) and "states" in data):  # memory may come first
+                keys = f" (got keys {', '.join(map(repr, list(data)[:5]))})" if isinstance(data, dict) else ""
+                raise Refused(422, f'body must be {{"state": {{...}}}} or {{"states": [{{...}}, ...]}}{keys}')
+        batch = form is None or form.group(1) == b"states"
         try:
             if batch:
                 request = self.models.batch.validate_json(body)

@@ -220,6 +220,12 @@ def test_decide_endpoint_matches_act_and_carries_the_memory(exported: Path, tmp_
         body["memory"] = answer["memory"]
     assert answer["memory"]["period"] == 3
     assert len(log.read_text().splitlines()) == 18  # one line per SKU and decision
+    first = b'{"memory": %s, "states": %s}' % (
+        json.dumps(answer["memory"]).encode(),
+        json.dumps(states).encode(),
+    )
+    status, _, raw = svc.asgi_call(app_, "POST", "/decide", first, hdr)  # members in any order
+    assert status == 200 and json.loads(raw)["memory"]["period"] == 4
     status, _, raw = svc.asgi_call(app_, "POST", "/decide", json.dumps({"state": states[0]}).encode(), hdr)
     assert status == 422 and b"catalogue policy" in raw
     status, _, raw = svc.asgi_call(app_, "POST", "/decide", json.dumps({"states": states[:2]}).encode(), hdr)
