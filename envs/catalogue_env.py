@@ -55,6 +55,12 @@ def static_features(catalogue: Catalogue) -> np.ndarray:
     ], axis=1)  # fmt: skip
 
 
+def scale_free_names(layout: Sequence[tuple[str, int]]) -> list[str]:
+    """The name of every input of the scale-free table for stock fields ``layout`` ((name, size) pairs)."""
+    names = [n if k == 1 else f"{n}[{i}]" for n, k in layout for i in range(k)]
+    return names + list(SKU_FEATURES)
+
+
 def limit_use(catalogue: Catalogue, on_hand: np.ndarray, on_order: np.ndarray) -> tuple[float, float]:
     """(sum_i v_i on_hand_i / C, sum_i v_i on_order_i / C): ``capacity_use`` and ``inbound_use`` (0, 0 without C)."""
     sh = catalogue.shared
@@ -261,8 +267,7 @@ class CatalogueVectorEnv(VectorEnv):
         """The name of every index of a SKU's observation."""
         if self.features == "raw":
             return self.obs_spec.names()
-        names = [n if k == 1 else f"{n}[{i}]" for n, k in self.layout for i in range(k)]
-        return names + list(SKU_FEATURES)
+        return scale_free_names(self.layout)
 
     # ----------------------------------------------------------------------------- reset
     def reset(

@@ -97,6 +97,9 @@ class ExactOrders:
             offset += int(np.prod(radix))
         self._lo = np.asarray(los, dtype=np.int64).reshape(-1, width)
         self._radix = np.asarray(radices, dtype=np.int64).reshape(-1, width)
+        # C-order strides of each SKU's mixed radix: key = offset + sum_d rel_d * prod(radix[d+1:])
+        tail = np.cumprod(self._radix[:, :0:-1], axis=1)[:, ::-1]
+        self._strides = np.concatenate([tail, np.ones((len(self._radix), 1), dtype=np.int64)], axis=1)
         self._offset = np.asarray(offsets, dtype=np.int64)
         all_keys = np.concatenate(keys) if keys else np.empty(0, dtype=np.int64)
         order = np.argsort(all_keys, kind="stable")
@@ -126,9 +129,7 @@ class ExactOrders:
         rel = states - self._lo
         inside: np.ndarray = np.all((rel >= 0) & (rel < self._radix), axis=1)
         rel = np.where(inside[:, None], rel, 0)
-        strides = np.cumprod(self._radix[:, ::-1], axis=1)[:, ::-1]
-        strides = np.concatenate([strides[:, 1:], np.ones((len(rel), 1), dtype=np.int64)], axis=1)
-        keys = self._offset + (rel * strides).sum(axis=1)
+        keys = self._offset + (rel * self._strides).sum(axis=1)
         pos = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
         out = self._orders[pos].copy()
         for k in np.flatnonzero(~(inside & (self._keys[pos] == keys))).tolist():

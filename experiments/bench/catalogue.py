@@ -48,11 +48,11 @@ def random_network(catalogue: Any, seed: int = 0) -> Any:
     """A shared network of the default architecture for ``catalogue``, with random weights."""
     from stocklab.agents.catalogue.network import SharedNetwork
     from stocklab.agents.catalogue.shared_ppo import DEFAULT_HYPERPARAMS, shared_levels
-    from stocklab.envs.catalogue_env import SKU_FEATURES
+    from stocklab.envs.catalogue_env import scale_free_names
     from stocklab.envs.engines.params import batch_layout
 
     layout = [(f.name, f.size) for f in batch_layout(list(catalogue.configs)).fields]
-    names = [n if k == 1 else f"{n}[{i}]" for n, k in layout for i in range(k)] + list(SKU_FEATURES)
+    names = scale_free_names(layout)
     levels = shared_levels(catalogue)
     sizes = [len(names), *DEFAULT_HYPERPARAMS["policy_kwargs"]["net_arch"], len(levels)]
     rng = np.random.default_rng(seed)

@@ -176,7 +176,7 @@ def _run_jobs(
                 for fut in as_completed(futs):
                     out[futs[fut]] = fut.result()
                     bar.advance(task)
-    for name in out:  # every result as a resumed run reads it, so both give the same bytes
+    for name, _, _ in tasks:  # computed now: read back as a resumed run reads it (the same bytes)
         out[name] = load_job(root, name, hashes[name]) or out[name]
     bound = out.pop(BOUND, None) if exp.evaluation.bound else None
     return [out[p.name] for p in exp.policies], bound
