@@ -36,6 +36,7 @@ from stocklab.agents.sb3.callbacks import (
     fixed_seed_eval,
     keep_best_callback,
     scored_eval,
+    warm_start_callback,
 )
 from stocklab.agents.sb3.hyperparams import WRAPPER_KEYS, accepted_keys, check_keys, check_schedule
 from stocklab.agents.sb3.policy import (
@@ -152,6 +153,7 @@ class SB3Agent:
 
             apply_action_prior(self.model, self.env_config, self.hyperparams["action_prior"])
         self.evaluations: list[tuple[int, float]] = []
+        self.warm_info: dict[str, Any] | None = None
 
     def _make_venv(self, vec_kind: str) -> Any:
         """``n_envs`` seeded copies of the env: a BatchedVecEnv, DummyVecEnv or SubprocVecEnv (``vec_kind``)."""
@@ -246,6 +248,15 @@ class SB3Agent:
             raise PolicyError(f"train.steps (={total_timesteps}) must be >= 1")
         callbacks = list(callback) if isinstance(callback, list | tuple) else [callback] if callback else []
         keeper = None
+        callbacks += budget_callbacks(self, max_seconds, clock, checkpoint_freq, checkpoint_dir)
+        resumed = resume is not None and resumable(self) and attach(self, resume, callbacks)
+        warm = self.hyperparams.get("warm_start")
+        if not resumed and self.num_timesteps == 0 and warm is not None:
+            from stocklab.agents.sb3.warm_start import WarmSpec
+
+            if total_timesteps >= WarmSpec.parse(warm).min_steps:
+                # after the time limit's start, so the budget pays for it; before the first evaluation
+                callbacks.append(warm_start_callback(self, warm))
         if eval_freq:
             keeper = keep_best_callback(self)
             callbacks.append(
@@ -253,8 +264,6 @@ class SB3Agent:
                     eval_freq, eval_episodes, eval_periods, eval_seed, keeper, patience, evaluate
                 )
             )
-        callbacks += budget_callbacks(self, max_seconds, clock, checkpoint_freq, checkpoint_dir)
-        resumed = resume is not None and resumable(self) and attach(self, resume, callbacks)
         self.model.learn(
             total_timesteps - self.num_timesteps if resumed else total_timesteps, callback=callbacks or None,
             progress_bar=progress_bar and sys.stderr.isatty(),

@@ -112,9 +112,16 @@ def scored_eval(
         best = float("inf")
         stale = 0
 
+        def _on_training_start(self) -> None:
+            if self.num_timesteps == 0:  # the starting policy (a warm start's) is a candidate too
+                self._score()
+
         def _on_step(self) -> bool:
             if self.n_calls % max(eval_freq // agent.n_envs, 1):
                 return True
+            return self._score()
+
+        def _score(self) -> bool:
             cost = float(evaluate(agent.policy()))
             agent.evaluations.append((self.num_timesteps, cost))
             if cost < self.best:
@@ -125,6 +132,25 @@ def scored_eval(
             return patience is None or self.stale < patience
 
     return ScoredEval()
+
+
+def warm_start_callback(agent: SB3Agent, spec: Any) -> Any:
+    """Fits the network to a tuned capped base-stock rule when training starts (see :mod:`.warm_start`).
+
+    Sets ``agent.warm_info`` to what was done.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class WarmStart(BaseCallback):
+        def _on_training_start(self) -> None:
+            from stocklab.agents.sb3.warm_start import warm_start
+
+            agent.warm_info = warm_start(agent, spec)
+
+        def _on_step(self) -> bool:
+            return True
+
+    return WarmStart()
 
 
 def time_limit_callback(max_seconds: float, clock: WallClock) -> Any:

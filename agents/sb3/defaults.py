@@ -54,6 +54,7 @@ PPO_DEFAULTS: dict[str, Any] = {
     "ent_coef": 0.0,
     "policy_kwargs": {"net_arch": [64, 64]},
     "action_prior": {"width": 2.0},
+    "warm_start": {},
 }
 #: Defaults of ``kind: a2c``: the same envs, discount and prior; A2C's own update rule.
 A2C_DEFAULTS: dict[str, Any] = {

@@ -20,7 +20,7 @@ from typing import Any
 from stocklab.envs.core.errors import PolicyError, did_you_mean
 
 #: Keys of the ``hyperparams`` dict that configure stocklab's wrapping rather than the algorithm.
-WRAPPER_KEYS = ("n_envs", "policy", "normalize", "vec_env", "n_timesteps", "action_prior")
+WRAPPER_KEYS = ("n_envs", "policy", "normalize", "vec_env", "n_timesteps", "action_prior", "warm_start")
 #: Constructor arguments stocklab sets itself; a config may not set them.
 RESERVED = ("env", "seed", "tensorboard_log", "verbose", "device", "_init_setup_model")
 #: torch.nn activation classes by the names configs use.

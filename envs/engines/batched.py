@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -11,7 +11,7 @@ from stocklab.envs.core.errors import ConfigError
 from stocklab.envs.core.obs import FORECAST_MEAN, FORECAST_STD
 from stocklab.envs.engines.flows import PeriodFlows
 from stocklab.envs.engines.information import DemandInformation
-from stocklab.envs.engines.params import BatchParams
+from stocklab.envs.engines.params import BatchParams, distinct
 from stocklab.envs.engines.shared import SharedArrays, total
 from stocklab.envs.engines.streams import DemandStreams, LeadStreams, Seed, episode_generators
 
@@ -105,6 +105,9 @@ class BatchedEngine:
     at resets.
     """
 
+    #: A demand source set for rollouts (:meth:`replay_demand`), not state: checkpoints leave it out.
+    __transient__ = ("_replay",)
+
     def __init__(
         self,
         config: Any = None,
@@ -123,7 +126,7 @@ class BatchedEngine:
         self.streams = streams
         self.config = p.configs[0]
         self.obs_spec, self.action_map = p.obs_spec, p.action_map
-        self.n_pipeline = max(c.pipeline_length for c in p.configs)
+        self.n_pipeline = max(c.pipeline_length for c in distinct(p.configs).values())
         one_stream = streams == "shared"
         self._demand = DemandStreams([c.demand for c in p.configs], one_stream)
         self._leads = (
@@ -152,6 +155,7 @@ class BatchedEngine:
         self._last_due = np.zeros(B, dtype=np.int64)  # in-sequence: latest due of an order, relative to now
         self._info = DemandInformation(p) if p.information != "none" else None
         self._seeded = False
+        self._replay: Callable[[], np.ndarray] | None = None
         coupled = shared is not None or any(x is not None for x in (volume, unit_cost, priority))
         self.shared = SharedArrays.build(shared, B, volume, unit_cost, priority) if coupled else None
         # arrivals are rationed only under a refusal rule (overflow keeps everything)
@@ -198,6 +202,41 @@ class BatchedEngine:
         self._last_due[idx] = 0
         self._seeded = True
 
+    def set_state(self, on_hand: Any, pipeline: Any, backlog: Any = None) -> None:
+        """Put every stocking point in a given stock state (after :meth:`reset`, or with :meth:`replay_demand`).
+
+        ``on_hand`` (B,) units, ``pipeline`` (B, n) units as :meth:`pipeline` shows them (slot k due
+        in k + 1 periods), ``backlog`` (B,) units (None: 0). What a rollout from a state needs
+        (simulation-based policy improvement). Only for a fixed lead time, where the observed
+        pipeline is the whole state; ConfigError otherwise.
+        """
+        lead = self.params.fixed_lead
+        if lead is None:
+            raise ConfigError(
+                "set_state needs a fixed lead time: a random one's pipeline is not its whole state"
+            )
+        pipe = np.asarray(pipeline, dtype=np.int64).reshape(self.size, -1)
+        if pipe.shape[1] != self.n_pipeline:
+            raise ValueError(f"pipeline has {pipe.shape[1]} slots; this engine has {self.n_pipeline}")
+        self.on_hand = np.asarray(on_hand, dtype=np.int64).reshape(self.size).copy()
+        self.backlog = (
+            self._zi.copy()
+            if backlog is None
+            else np.asarray(backlog, dtype=np.int64).reshape(self.size).copy()
+        )
+        self._pipe[:] = 0
+        depth = len(self._pipe)
+        for k in range(self.n_pipeline):
+            self._pipe[(self._head + k) % depth] = pipe[:, k]
+        self.on_order = pipe.sum(axis=1)
+
+    def replay_demand(self, source: Callable[[], np.ndarray] | None) -> None:
+        """Take each period's demand ((B,) units) from ``source()`` instead of the streams (None: the streams again).
+
+        Rollouts with common random numbers: every candidate action from a state meets the same demand.
+        """
+        self._replay = source
+
     def _generators(self, seeds: Any, idx: np.ndarray, full: bool) -> tuple[Any, Any]:
         if self.streams == "shared":
             if full:
@@ -223,7 +262,7 @@ class BatchedEngine:
     # ------------------------------------------------------------------------ one period
     def step(self, orders: np.ndarray) -> PeriodFlows:
         """Place ``orders`` (units, shape (B,), >= 0) at every stocking point and simulate the period."""
-        if not self._seeded:
+        if not self._seeded and self._replay is None:
             raise ConfigError("call reset() before step()")
         q = np.array(orders, dtype=np.int64)
         if q.shape != (self.size,):
@@ -238,7 +277,7 @@ class BatchedEngine:
         sold = refused = None
         if now is not None:  # lead time 0: the order serves this period's demand
             on_hand, backlog, sold, refused = self._receive(on_hand, backlog, now)
-        demand = self._demand.next()
+        demand = self._demand.next() if self._replay is None else self._replay()
         served = np.minimum(demand, on_hand)
         on_hand = on_hand - served
         short = demand - served

@@ -82,7 +82,7 @@ class BatchParams:
             if num is not None and num != len(configs):
                 raise ConfigError(f"num (={num}) differs from the {len(configs)} configs given")
         first = configs[0]
-        for k, c in enumerate(configs):
+        for k, c in distinct(configs).items():
             check_exact(c)
             same_layout(first, c, k)
         return cls._from_configs(configs)
@@ -123,6 +123,14 @@ class BatchParams:
         )  # fmt: skip
 
 
+def distinct(configs: list[EnvConfig]) -> dict[int, EnvConfig]:
+    """The distinct config objects of a batch by their first index (N replications of one config: one)."""
+    seen: dict[int, int] = {}
+    for k, c in enumerate(configs):
+        seen.setdefault(id(c), k)
+    return {k: configs[k] for k in seen.values()}
+
+
 def batch_action_map(configs: list[EnvConfig]) -> ActionMap:
     """The batch's action map: the shared action mode with each stocking point's limits."""
     first = configs[0]
@@ -141,7 +149,7 @@ def batch_layout(configs: list[EnvConfig]) -> ObsSpec:
     A stocking point with a shorter pipeline shows zeros in the extra slots (its orders never occupy
     them); on-hand stock is bounded by the largest capacity (unbounded if one has none).
     """
-    longest = max(configs, key=lambda c: c.pipeline_length)
+    longest = max(distinct(configs).values(), key=lambda c: c.pipeline_length)
     spec = ObsSpec.for_config(longest)
     caps = [c.capacity for c in configs if c.capacity is not None]
     top = float(max(caps)) if len(caps) == len(configs) else UNBOUNDED

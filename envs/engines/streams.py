@@ -132,9 +132,10 @@ class DemandStreams:
         self._groups = [np.asarray(g) for g in groups.values()]
         self._alias: dict[int, AliasSampler] = {}
         if shared:
-            for m in self.models:
+            for g in self._groups:  # one sampler per distinct model (a replicated config: one in all)
+                m = self.models[int(g[0])]
                 pmf = m.pmf() if m.stationary else None
-                if pmf is not None and id(m) not in self._alias:
+                if pmf is not None:
                     self._alias[id(m)] = AliasSampler(pmf)
         # Rows (periods) per refill: the SimPy engine's block in exact mode; in shared mode with alias
         # samplers only, about 2^18 values, so that the buffer stays in cache for large batches.
