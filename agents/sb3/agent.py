@@ -247,8 +247,14 @@ class SB3Agent:
         if total_timesteps < 1:
             raise PolicyError(f"train.steps (={total_timesteps}) must be >= 1")
         callbacks = list(callback) if isinstance(callback, list | tuple) else [callback] if callback else []
-        keeper = None
+        keeper = scorer = None
         callbacks += budget_callbacks(self, max_seconds, clock, checkpoint_freq, checkpoint_dir)
+        if eval_freq:
+            keeper = keep_best_callback(self)
+            scorer = self._eval_callback(
+                eval_freq, eval_episodes, eval_periods, eval_seed, keeper, patience, evaluate
+            )
+            callbacks.append(scorer)
         resumed = resume is not None and resumable(self) and attach(self, resume, callbacks)
         warm = self.hyperparams.get("warm_start")
         if not resumed and self.num_timesteps == 0 and warm is not None:
@@ -256,14 +262,8 @@ class SB3Agent:
 
             if total_timesteps >= WarmSpec.parse(warm).min_steps:
                 # after the time limit's start, so the budget pays for it; before the first evaluation
-                callbacks.append(warm_start_callback(self, warm))
-        if eval_freq:
-            keeper = keep_best_callback(self)
-            callbacks.append(
-                self._eval_callback(
-                    eval_freq, eval_episodes, eval_periods, eval_seed, keeper, patience, evaluate
-                )
-            )
+                at = callbacks.index(scorer) if scorer is not None else len(callbacks)
+                callbacks.insert(at, warm_start_callback(self, warm))
         self.model.learn(
             total_timesteps - self.num_timesteps if resumed else total_timesteps, callback=callbacks or None,
             progress_bar=progress_bar and sys.stderr.isatty(),

@@ -4,6 +4,17 @@ Measured on Zipkin's (2008) 16 lost-sales instances (Poisson 5, h 1, p in {4, 9,
 scoring every policy by exact policy evaluation against the DP optimum, gap against wall time on a
 shared 2-core machine (``stocklab bench optimality``; figures in the README):
 
+* **Warm start** (``warm_start``, :mod:`stocklab.agents.sb3.warm_start`): before the first update, a
+  capped base-stock rule is tuned by simulation, improved by rollouts from the states it visits (one
+  step of policy improvement on the batched engine, :mod:`stocklab.agents.sb3.teacher`), and the
+  network is fitted to it: the actor by cross-entropy, the critic to the discounted returns. PPO then
+  starts within a fraction of a percent of the optimum, and its updates refine from there; with exact
+  scoring (``stocklab bench optimality``) the starting policy is scored too, so the policy kept is never
+  worse than it. Without the warm start, PPO with these settings ended 1.7 % above the optimum on p 39,
+  L 3 after 2 minutes and 2.8 % after 75 CPU s; the tuned capped rule alone is 0.1-1.5 % above it. The warm start runs
+  when training has at least ``min_steps`` (100,000) env steps and the config allows rollouts from a
+  state (fixed lead time, stationary demand, whole-period dynamics); otherwise PPO starts from the
+  action prior below. It takes 10-40 s, paid from the training budget.
 * **Action prior** (``action_prior``): the action head's bias is set so that the untrained policy is
   concentrated on one action, the *base level*
   ``S0 = min{S : P(D_1 + ... + D_{L+1} <= S) >= p / (p + h)}`` (the newsvendor level of the demand over

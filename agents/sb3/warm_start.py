@@ -156,7 +156,18 @@ def fit_network(
     return float((greedy == a.long()).float().mean())
 
 
-_WHOLE = ("epochs", "batch_size", "level", "cap", "paths", "horizon", "window", "states", "improve", "min_steps")
+_WHOLE = (
+    "epochs",
+    "batch_size",
+    "level",
+    "cap",
+    "paths",
+    "horizon",
+    "window",
+    "states",
+    "improve",
+    "min_steps",
+)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,11 @@ def p9l2():
     """Zipkin's p 9, L 2 in order-up-to mode, its DP instance, optimum and exactly tuned capped policy."""
     config = instance_config("p9L2", "ppo")
     inst = DPInstance.from_config(config)
-    capped = next(r for r in classic_results(DPInstance.from_config(instance_env("p9L2"))) if r.kind == "capped_base_stock")
+    capped = next(
+        r
+        for r in classic_results(DPInstance.from_config(instance_env("p9L2")))
+        if r.kind == "capped_base_stock"
+    )
     return config, inst, solve_optimal(inst).cost, capped.cost
 
 
@@ -78,7 +82,9 @@ def test_the_warm_start_is_deterministic(p9l2):
     small = {"min_steps": 0, "paths": 64, "states": 50, "epochs": 2}
     nets = []
     for _ in range(2):
-        agent = train_agent("ppo", config, 64, {"warm_start": small, "n_envs": 4, "n_steps": 16}, seed=3).agent
+        agent = train_agent(
+            "ppo", config, 64, {"warm_start": small, "n_envs": 4, "n_steps": 16}, seed=3
+        ).agent
         nets.append(agent.model.policy.state_dict())
     assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
 
@@ -87,7 +93,12 @@ def test_short_trainings_and_other_configs_skip_the_warm_start(p9l2):
     config = p9l2[0]
     agent = train_agent("ppo", config, 64, {"n_envs": 4, "n_steps": 16}, seed=0).agent  # below min_steps
     assert agent.warm_info is None
-    random_lead = parse_env_config({**config.model_dump(mode="json", by_alias=True), "lead_time": {"dist": "discrete", "values": [1, 2], "probs": [0.5, 0.5]}})
+    random_lead = parse_env_config(
+        {
+            **config.model_dump(mode="json", by_alias=True),
+            "lead_time": {"dist": "discrete", "values": [1, 2], "probs": [0.5, 0.5]},
+        }
+    )
     assert refusal(random_lead) == "env.lead_time: random"
 
 

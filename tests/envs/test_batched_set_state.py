@@ -52,7 +52,9 @@ def test_set_state_equals_starting_there_by_config(lead, backorder, on_hand, bac
     a = BatchedEngine(by_config, 1)
     a.reset([0])
     b = BatchedEngine(other, 1)
-    b.set_state([initial["on_hand"]], [pipeline] if pipeline else np.zeros((1, 0)), [backlog] if backorder else None)
+    b.set_state(
+        [initial["on_hand"]], [pipeline] if pipeline else np.zeros((1, 0)), [backlog] if backorder else None
+    )
     for engine in (a, b):
         clock = iter(demand)
         engine.replay_demand(lambda clock=clock: np.array([next(clock)]))
@@ -64,7 +66,9 @@ def test_set_state_equals_starting_there_by_config(lead, backorder, on_hand, bac
 
 
 def test_set_state_refuses_a_random_lead_time():
-    config = parse_env_config({**BASE, "lead_time": {"dist": "discrete", "values": [1, 2], "probs": [0.5, 0.5]}})
+    config = parse_env_config(
+        {**BASE, "lead_time": {"dist": "discrete", "values": [1, 2], "probs": [0.5, 0.5]}}
+    )
     with pytest.raises(ConfigError, match="fixed lead time"):
         BatchedEngine(config, 1).set_state([0], [[0]])
 
