@@ -256,14 +256,10 @@ class SB3Agent:
             )
             callbacks.append(scorer)
         resumed = resume is not None and resumable(self) and attach(self, resume, callbacks)
-        warm = self.hyperparams.get("warm_start")
-        if not resumed and self.num_timesteps == 0 and warm is not None:
-            from stocklab.agents.sb3.warm_start import WarmSpec
-
-            if total_timesteps >= WarmSpec.parse(warm).min_steps:
-                # after the time limit's start, so the budget pays for it; before the first evaluation
-                at = callbacks.index(scorer) if scorer is not None else len(callbacks)
-                callbacks.insert(at, warm_start_callback(self, warm))
+        if not resumed and self._warm_start_due(total_timesteps):
+            # after the time limit's start, so the budget pays for it; before the first evaluation
+            at = callbacks.index(scorer) if scorer is not None else len(callbacks)
+            callbacks.insert(at, warm_start_callback(self, self.hyperparams["warm_start"]))
         self.model.learn(
             total_timesteps - self.num_timesteps if resumed else total_timesteps, callback=callbacks or None,
             progress_bar=progress_bar and sys.stderr.isatty(),
@@ -272,6 +268,15 @@ class SB3Agent:
         if keeper is not None and restore_best and keeper.best is not None:
             self._restore(keeper.best)
         return self
+
+    def _warm_start_due(self, total_timesteps: int) -> bool:
+        """Whether a fresh training of ``total_timesteps`` starts with the ``warm_start`` (see its ``min_steps``)."""
+        warm = self.hyperparams.get("warm_start")
+        if warm is None or self.num_timesteps != 0:
+            return False
+        from stocklab.agents.sb3.warm_start import WarmSpec
+
+        return total_timesteps >= WarmSpec.parse(warm).min_steps
 
     def _eval_callback(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -12,6 +12,7 @@ from stocklab.envs.core.obs import FORECAST_MEAN, FORECAST_STD
 from stocklab.envs.engines.flows import PeriodFlows
 from stocklab.envs.engines.information import DemandInformation
 from stocklab.envs.engines.params import BatchParams, distinct
+from stocklab.envs.engines.placement import StatePlacement
 from stocklab.envs.engines.shared import SharedArrays, total
 from stocklab.envs.engines.streams import DemandStreams, LeadStreams, Seed, episode_generators
 
@@ -31,7 +32,7 @@ def _zeros(n: int, dtype: Any) -> np.ndarray:
     return out
 
 
-class BatchedEngine:
+class BatchedEngine(StatePlacement):
     """B independent stocking points under periodic review, stepped together as NumPy arrays.
 
     ## What it simulates
@@ -96,17 +97,13 @@ class BatchedEngine:
     step 1 (those due at t + 1, and the lead-time-0 orders of t), after each SKU's own capacity, by
     the rules of :mod:`stocklab.envs.engines.shared`. The flows then carry ``overflow_cost`` and
     ``cut`` per SKU and the period's totals (``capacity_used``, ``overflow``, ``budget_used``,
-    ``budget_asked``). :meth:`for_catalogue` builds the engine of a
-    :class:`~stocklab.envs.catalogue.build.Catalogue`.
+    ``budget_asked``). :meth:`for_catalogue` builds the engine of a :class:`~stocklab.envs.catalogue.build.Catalogue`.
 
     ## Cost of a step
     A fixed number of NumPy operations on (B,) arrays, no Python loop over the stocking points; the
     loop over B runs once per 512 periods (to draw each stocking point's block in ``exact`` mode) and
     at resets.
     """
-
-    #: A demand source set for rollouts (:meth:`replay_demand`), not state: checkpoints leave it out.
-    __transient__ = ("_replay",)
 
     def __init__(
         self,
@@ -155,7 +152,6 @@ class BatchedEngine:
         self._last_due = np.zeros(B, dtype=np.int64)  # in-sequence: latest due of an order, relative to now
         self._info = DemandInformation(p) if p.information != "none" else None
         self._seeded = False
-        self._replay: Callable[[], np.ndarray] | None = None
         coupled = shared is not None or any(x is not None for x in (volume, unit_cost, priority))
         self.shared = SharedArrays.build(shared, B, volume, unit_cost, priority) if coupled else None
         # arrivals are rationed only under a refusal rule (overflow keeps everything)
@@ -201,41 +197,6 @@ class BatchedEngine:
         self.recent_demand[idx] = 0
         self._last_due[idx] = 0
         self._seeded = True
-
-    def set_state(self, on_hand: Any, pipeline: Any, backlog: Any = None) -> None:
-        """Put every stocking point in a given stock state (after :meth:`reset`, or with :meth:`replay_demand`).
-
-        ``on_hand`` (B,) units, ``pipeline`` (B, n) units as :meth:`pipeline` shows them (slot k due
-        in k + 1 periods), ``backlog`` (B,) units (None: 0). What a rollout from a state needs
-        (simulation-based policy improvement). Only for a fixed lead time, where the observed
-        pipeline is the whole state; ConfigError otherwise.
-        """
-        lead = self.params.fixed_lead
-        if lead is None:
-            raise ConfigError(
-                "set_state needs a fixed lead time: a random one's pipeline is not its whole state"
-            )
-        pipe = np.asarray(pipeline, dtype=np.int64).reshape(self.size, -1)
-        if pipe.shape[1] != self.n_pipeline:
-            raise ValueError(f"pipeline has {pipe.shape[1]} slots; this engine has {self.n_pipeline}")
-        self.on_hand = np.asarray(on_hand, dtype=np.int64).reshape(self.size).copy()
-        self.backlog = (
-            self._zi.copy()
-            if backlog is None
-            else np.asarray(backlog, dtype=np.int64).reshape(self.size).copy()
-        )
-        self._pipe[:] = 0
-        depth = len(self._pipe)
-        for k in range(self.n_pipeline):
-            self._pipe[(self._head + k) % depth] = pipe[:, k]
-        self.on_order = pipe.sum(axis=1)
-
-    def replay_demand(self, source: Callable[[], np.ndarray] | None) -> None:
-        """Take each period's demand ((B,) units) from ``source()`` instead of the streams (None: the streams again).
-
-        Rollouts with common random numbers: every candidate action from a state meets the same demand.
-        """
-        self._replay = source
 
     def _generators(self, seeds: Any, idx: np.ndarray, full: bool) -> tuple[Any, Any]:
         if self.streams == "shared":
