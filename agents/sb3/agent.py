@@ -11,8 +11,9 @@ env config's engine resolves to ``batched`` (``engine: auto`` and a whole-period
      "n_steps": 256, "policy_kwargs": {"net_arch": [64, 64], "activation_fn": "tanh"}}
 
 Keys other than ``n_envs``, ``policy``, ``normalize`` (bool or VecNormalize keyword arguments),
-``vec_env`` and ``n_timesteps`` (the zoo's budget, ignored: the budget is ``train.steps``) go to the
-algorithm's constructor; ``lin_<x>`` is a schedule decaying linearly from x to 0. Any algorithm of
+``vec_env``, ``n_timesteps`` (the zoo's budget, ignored: the budget is ``train.steps``),
+``action_prior`` (:mod:`.defaults`) and ``warm_start`` (:mod:`.warm_start`: the network fitted to an
+improved capped base-stock rule before the first update) go to the algorithm's constructor; ``lin_<x>`` is a schedule decaying linearly from x to 0. Any algorithm of
 ``stable_baselines3`` whose action space fits ``Discrete`` works without code of its own.
 
 Training (:meth:`SB3Agent.learn`) can evaluate the deterministic policy on fixed seeds (common random

@@ -10,8 +10,8 @@ evaluation (the Markov chain the policy induces,
 100 (cost / optimal cost - 1) %. The best tuned classic policies (base-stock, capped base-stock,
 tuned exactly) are in the same table.
 
-Model selection: every ``eval_every`` env steps the greedy policy is scored by the same exact
-evaluation and the best one is kept. The figure reported is the exact cost of the policy kept, so
+Model selection: the starting policy (PPO's warm start) and then, every ``eval_every`` env steps,
+the greedy policy are scored by the same exact evaluation and the best one is kept. The figure reported is the exact cost of the policy kept, so
 the selection adds no optimism (there is no noise to be lucky with).
 
 PPO and the tabular agents act in the instance's order-up-to mode (``action.max_level`` =
