@@ -135,7 +135,7 @@ def scored_eval(
 
 
 def warm_start_callback(agent: SB3Agent, spec: Any) -> Any:
-    """Fits the network to a tuned capped base-stock rule when training starts (see :mod:`.warm_start`).
+    """Fits the network to a tuned, rollout-improved capped base-stock rule when training starts (:mod:`.warm_start`).
 
     Sets ``agent.warm_info`` to what was done.
     """

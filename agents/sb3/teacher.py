@@ -11,8 +11,10 @@
   H-period costs C_q^m (money). The order kept is ``argmin_q [mean_m(C_q - C_q_r) + z sd_m / sqrt(M)]``
   where that bound is negative, else q_r: an order replaces the rule's only where the rollouts show
   it cheaper beyond their noise. By the policy improvement theorem the improved policy is then no
-  worse than the rule; on p 9, L 3 it took the rule from 1.30 % to under 0.1 % above the optimum
-  (exact evaluation, M = 1024, H = 50).
+  worse than the rule. On p 9, L 3 (M = 1024, H = 50, the improved orders as a table over the states
+  the rule visits; exact evaluation) it took the rule from 1.30 % to 0.23 % above the optimum with
+  z = 2, and to 0.08 % with a plain argmin; on p 9, L 2, where the rule is 0.42 % away, z = 0.5 made
+  it worse (0.47 %) and z = 2 better (0.38 %): the noise test is what keeps the step safe.
 
 Both run on the batched engine (:meth:`~stocklab.envs.engines.batched.BatchedEngine.set_state` and
 ``replay_demand`` for the rollouts), so they need a fixed whole-period lead time and stationary demand.
@@ -99,7 +101,7 @@ def tune_capped_rule(config: EnvConfig, seed: int) -> tuple[CappedRule, float]:
 
 @dataclass(frozen=True)
 class RolloutSpec:
-    """Rollout settings: demand paths M, horizon H (periods), orders tried +-window (units)."""
+    """Rollout settings: demand paths M, horizon H (periods), orders tried +-window (units), z (standard errors)."""
 
     paths: int = 1024
     horizon: int = 50

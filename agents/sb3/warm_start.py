@@ -7,19 +7,23 @@ optimum on Zipkin's (2008) lost-sales instances, where plain base-stock is 0.3-1
 Operations Research 69(1)). Starting PPO there, rather than from a state-independent action prior,
 leaves it the last fraction of a percent to learn instead of several percent.
 
-:func:`warm_start` does three things before the first PPO update, all from the agent's seed:
+:func:`warm_start` does four things before the first PPO update, all from the agent's seed:
 
-1. **Tune (S, r) by simulation** on the batched engine (:func:`tune_capped_rule`): every pair of a
-   grid around the newsvendor level ``S0`` (:func:`~stocklab.agents.sb3.defaults.base_level`) and
-   caps from 0.6 to 2.4 times the mean demand per period, on common random numbers, the cheapest
-   average cost per period kept.
+1. **Tune (S, r) by simulation** on the batched engine
+   (:func:`~stocklab.agents.sb3.teacher.tune_capped_rule`): every pair of a grid around the newsvendor
+   level ``S0`` and caps from 0.6 to 2.4 times the mean demand per period, on common random numbers,
+   the cheapest average cost per period kept.
 2. **Roll the rule out** in ``n_envs`` envs (:func:`rule_rollout`), updating VecNormalize's
    statistics with what it sees, as training would.
-3. **Fit the network** to it (:func:`fit_network`): the actor by cross-entropy to a smoothed target
-   ``softmax(-(a - a*(x))^2 / (2 w^2))`` around the rule's action ``a*(x)`` (so that PPO's sampled
-   actions still explore a few units either side), the critic by least squares to the discounted
-   normalised returns of the rollout (so that the first advantages are not noise that would undo
-   the imitation).
+3. **Improve it by rollouts** (:func:`improved_actions`,
+   :func:`~stocklab.agents.sb3.teacher.improve_by_rollouts`): at the ``states`` states the rule visited
+   most, the order is replaced where a simulated H-period lookahead shows another one cheaper beyond
+   ``z`` standard errors (one step of policy improvement).
+4. **Fit the network** to the improved rule (:func:`fit_network`): the actor by cross-entropy to a
+   smoothed target ``softmax(-(a - a*(x))^2 / (2 w^2))`` around the improved action ``a*(x)`` (so
+   that PPO's sampled actions still explore a unit or two either side), the critic by least squares
+   to the discounted normalised returns of the rollout (so that the first advantages are not noise
+   that would undo the imitation).
 
 Only order-up-to and quantity action modes with integer actions exist, so the rule's action is
 ``min(S, IP + r)`` (order-up-to level) or ``min(max(S - IP, 0), r)`` (quantity), within the action space.
@@ -172,7 +176,15 @@ _WHOLE = (
 
 @dataclass(frozen=True)
 class WarmSpec:
-    """The ``warm_start`` hyper-parameter: imitation settings (width in units of the action)."""
+    """The ``warm_start`` hyper-parameter (every field optional).
+
+    Imitation: ``width`` of the target (units of the action), ``epochs``, ``batch_size``,
+    ``learning_rate`` and the critic's ``value_weight``. The rule: ``level`` and ``cap`` (units; both
+    set: used as given, else tuned). Rollouts: ``paths`` (M), ``horizon`` (H, periods), ``window``
+    (units either side of the rule's order), ``z`` (standard errors), ``states`` (most visited states
+    improved), ``improve`` (0: imitate the rule itself). ``min_steps``: the smallest training budget
+    (env steps) that gets a warm start.
+    """
 
     width: float = 1.0
     epochs: int = 30
@@ -229,7 +241,7 @@ def refusal(config: EnvConfig) -> str | None:
 
 
 def warm_start(agent: Any, spec: Any) -> dict[str, Any]:
-    """Fit ``agent``'s network (an SB3Agent of an actor-critic algorithm) to a tuned capped base-stock rule.
+    """Fit ``agent``'s network (an SB3Agent of an actor-critic algorithm) to a tuned, improved capped rule.
 
     Returns what was done: the rule, its simulated cost (money per period), the number of states whose
     order the rollouts changed and the imitation rate; or ``{"skipped": why}`` (:func:`refusal`).
