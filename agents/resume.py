@@ -59,9 +59,12 @@ class ResumePoint:
         """Write checkpoint ``step-<steps>`` with ``write(folder)``, then point ``latest.json`` at it."""
         path = self.folder / f"step-{steps}"
         if path.exists():
-            if not (path / _MARK).is_file():
+            if (path / _MARK).is_file():
+                _remove_checkpoint(path)  # an unfinished one of an earlier attempt: never pointed at
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()  # killed between creating it and marking it: empty
+            else:
                 raise PolicyError(f"{path}: exists and is not a stocklab checkpoint; it is left as it is")
-            shutil.rmtree(path)  # an unfinished one of an earlier attempt: never pointed at
         path.mkdir(parents=True)
         (path / _MARK).write_text(self.key)
         write(path)
@@ -74,6 +77,9 @@ class ResumePoint:
         """Remove this training's checkpoints once its result is saved (the folder is stocklab's own)."""
         self._prune(keep=None)
         (self.folder / _POINTER).unlink(missing_ok=True)
+        pointer = Path(_POINTER)
+        for tmp in self.folder.glob(f".{pointer.stem}.*.tmp{pointer.suffix}"):
+            tmp.unlink()  # atomic_path's temporary pointer of a run killed while writing it
         if self.folder.is_dir() and not any(self.folder.iterdir()):
             self.folder.rmdir()
 
@@ -82,4 +88,13 @@ class ResumePoint:
             return
         for old in self.folder.glob("step-*"):
             if old.name != keep and (old / _MARK).is_file():
-                shutil.rmtree(old)  # a checkpoint this code wrote (marked), superseded
+                _remove_checkpoint(old)  # a checkpoint this code wrote (marked), superseded
+
+
+def _remove_checkpoint(path: Path) -> None:
+    """Remove a marked checkpoint folder, its mark last: a kill midway leaves it marked, so removable later."""
+    for child in path.iterdir():
+        if child.name != _MARK:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    (path / _MARK).unlink()
+    path.rmdir()

@@ -154,3 +154,25 @@ def test_simpy_envs_train_without_checkpoints(tmp_path):
     hp = {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1, "vec_env": "dummy"}
     result = _train("ppo", ENV, 512, hp, tmp_path, 128)
     assert result.steps == 512 and not any(tmp_path.glob("step-*"))
+
+
+def test_what_a_kill_midway_leaves_is_cleared(tmp_path):
+    """A kill while pruning (a marked folder half removed), while writing the pointer (its temporary
+    file) or between creating and marking a checkpoint (an empty folder) leaves nothing behind."""
+    point = ResumePoint(tmp_path / "resume", "unit-1", 100)
+    point.commit(100, lambda path: (path / "x").write_text("state"))
+    half = point.folder / "step-50"
+    half.mkdir()
+    (half / ".stocklab-checkpoint").write_text("unit-1")  # its other files already gone
+    (point.folder / ".latest.0123456789ab.tmp.json").write_text("{")
+    (point.folder / "step-200").mkdir()  # created, not yet marked
+    point.commit(200, lambda path: (path / "x").write_text("state"))
+    assert point.latest()[1]["steps"] == 200
+    point.clear()
+    assert not point.folder.exists()
+    user = tmp_path / "mine" / "step-300"
+    user.mkdir(parents=True)
+    (user / "notes.txt").write_text("keep")
+    with pytest.raises(PolicyError, match="not a stocklab checkpoint"):
+        ResumePoint(tmp_path / "mine", "unit-1", 100).commit(300, lambda path: None)
+    assert (user / "notes.txt").read_text() == "keep"
