@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stocklab.envs.config import EnvConfig
+from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.engines.batched import BatchedEngine
 
 #: Replications (common random numbers) and periods per candidate when tuning the rule.
@@ -121,7 +122,7 @@ def improve_by_rollouts(
     config: EnvConfig, rule: CappedRule, states: np.ndarray, spec: RolloutSpec, seed: int
 ) -> np.ndarray:
     """The improved order (units) at each of ``states`` ((U, d) raw observations), see the module docstring."""
-    obs_spec = BatchedEngine(config, 1).obs_spec
+    obs_spec = ObsSpec.for_config(config)
     col = {name: obs_spec.index(name) for name in obs_spec.names() if obs_spec.has(name)}
     x = np.rint(states).astype(np.int64)
     on_hand, ip = x[:, col["on_hand"]].reshape(-1), x[:, col["inventory_position"]].reshape(-1)

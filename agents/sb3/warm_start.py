@@ -40,6 +40,7 @@ import numpy as np
 from stocklab.agents.sb3.teacher import CappedRule, RolloutSpec, improve_by_rollouts, tune_capped_rule
 from stocklab.envs.config import EnvConfig
 from stocklab.envs.core.errors import PolicyError
+from stocklab.envs.core.obs import ObsSpec
 from stocklab.envs.vector_env import InventoryVectorEnv
 
 #: Periods of the imitation rollout per env, and the tail left out of the critic's targets (periods:
@@ -288,7 +289,7 @@ def improved_actions(
     inverse = inverse.reshape(-1)
     top = np.sort(np.argsort(-counts, kind="stable")[: ws.states])
     spec = RolloutSpec(ws.paths, ws.horizon, ws.window, ws.z)
-    ip_col = InventoryVectorEnv(1, config).obs_spec.index("inventory_position").start
+    ip_col = ObsSpec.for_config(config).index("inventory_position").start
     ip = states[top, ip_col]
     order = improve_by_rollouts(config, rule, states[top].astype(np.float64), spec, seed)
     base = rule.orders(ip, config.max_order)
